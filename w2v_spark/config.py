@@ -1,0 +1,166 @@
+"""Training configuration: every parameter, its default and its documentation, in one place.
+
+`TrainConfig` is a frozen dataclass validated on construction, so a bad value fails before
+Spark starts. Values come from three layers, later ones winning: the defaults below, a TOML
+file (``--config``, see ``conf/default.toml``), and command-line flags. Names follow gensim's
+``Word2Vec`` where they overlap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from w2v_spark.errors import ConfigError
+
+
+def _param(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+# The default tokenizer: runs of Unicode letters, combining marks, digits and underscores,
+# with inner apostrophes kept ("don't", "l'été"). It is a Java regular expression, because
+# Spark applies it in the JVM.
+DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}_]+(?:['’][\p{L}\p{M}\p{N}_]+)*"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """All settings of a training run. Fields carry their own docs (``field.metadata['doc']``)."""
+
+    input: tuple[str, ...] = _param(
+        (), "Text to train on: files, globs, directories or .gz files; one sentence per line."
+    )
+    output: str = _param("", "Output directory (local path or a URI such as hdfs://...).")
+    master: str = _param("", "Spark master URL; empty means spark-submit's master, or local[*] outside spark-submit.")
+    partitions: int = _param(0, "Number of training shards; 0 means Spark's default parallelism (cores in local mode).")
+    vector_size: int = _param(100, "Dimensionality d of the word vectors.")
+    window: int = _param(5, "Maximum distance N between a center word and a context word.")
+    negative: int = _param(5, "Negative samples drawn per true (center, context) pair.")
+    min_count: int = _param(5, "Ignore words with a total count below this.")
+    max_vocab_size: int = _param(0, "Keep only this many most frequent words (after min_count); 0 means no limit.")
+    sample: float = _param(1e-3, "Subsampling threshold for frequent words (word2vec's formula); 0 disables it.")
+    ns_exponent: float = _param(0.75, "Exponent of the counts in the negative-sampling distribution.")
+    alpha: float = _param(0.025, "Initial learning rate.")
+    min_alpha: float = _param(0.0001, "Final learning rate; the rate decays linearly over the whole run's progress.")
+    epochs: int = _param(5, "Passes over the corpus; fresh tuples are generated for every epoch.")
+    seed: int = _param(1, "Seed for initialisation, subsampling, windows and negative draws.")
+    max_sentence_length: int = _param(1000, "Longer lines are cut into chunks of at most this many tokens.")
+    token_pattern: str = _param(DEFAULT_TOKEN_PATTERN, "Java regular expression matching one token.")
+    lowercase: bool = _param(True, "Lower-case text before tokenizing.")
+    keep_tuples: bool = _param(
+        False, "Keep tuples/epoch=E/ and corpus/ after training (deleted by default to save disk)."
+    )
+    overwrite: bool = _param(False, "Replace a non-empty output directory.")
+    spark_conf: tuple[tuple[str, str], ...] = _param(
+        (), "Extra Spark settings, from the [spark] table of the config file or --conf KEY=VALUE."
+    )
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view (lists for tuples, a table for spark_conf)."""
+        d = dataclasses.asdict(self)
+        d["input"] = list(self.input)
+        d["spark_conf"] = dict(self.spark_conf)
+        return d
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+DEFAULTS: dict[str, Any] = {name: f.default for name, f in FIELDS.items()}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: ``vector_size`` -> ``--vector-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def _validate(c: TrainConfig) -> None:
+    def fail(name: str, rule: str, value: Any) -> None:
+        raise ConfigError(f"{name} must be {rule} (got {value!r}); set {flag(name)} or {name} in the config file")
+
+    for name in ("vector_size", "window", "negative", "min_count", "epochs", "max_sentence_length"):
+        v = getattr(c, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            fail(name, "a positive integer", v)
+    for name in ("partitions", "max_vocab_size", "seed"):
+        v = getattr(c, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            fail(name, "a non-negative integer", v)
+    for name in ("sample", "ns_exponent", "alpha", "min_alpha"):
+        v = getattr(c, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            fail(name, "a finite number", v)
+    if c.sample < 0:
+        fail("sample", "0 (off) or a positive threshold such as 1e-3", c.sample)
+    if c.ns_exponent < 0:
+        fail("ns_exponent", "non-negative", c.ns_exponent)
+    if c.alpha <= 0:
+        fail("alpha", "positive", c.alpha)
+    if not 0 <= c.min_alpha <= c.alpha:
+        fail("min_alpha", f"between 0 and alpha={c.alpha}", c.min_alpha)
+    if c.max_vocab_size and c.max_vocab_size <= 2 * c.window + 1:
+        fail("max_vocab_size", f"0 or more than 2*window+1={2 * c.window + 1}", c.max_vocab_size)
+    # The pattern's syntax is Java's; it is checked in the JVM as soon as Spark is up.
+    if not c.token_pattern:
+        fail("token_pattern", "a non-empty regular expression", c.token_pattern)
+    if not isinstance(c.input, tuple) or not all(isinstance(p, str) and p for p in c.input):
+        fail("input", "one or more paths", c.input)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a config file into field values; unknown keys are an error, not silently ignored."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(p)!r} does not exist; check --config") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {e}") from None
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "spark":
+            if not isinstance(value, dict):
+                raise ConfigError(f"[spark] in {str(p)!r} must be a table of Spark settings")
+            values["spark_conf"] = tuple((str(k), _spark_value(v)) for k, v in value.items())
+        elif key in FIELDS and key not in ("spark_conf",):
+            values[key] = tuple(value) if key == "input" else value
+        else:
+            known = ", ".join(sorted(k for k in FIELDS if k != "spark_conf"))
+            raise ConfigError(f"unknown key {key!r} in {str(p)!r}; known keys: {known}, [spark]")
+    return values
+
+
+def _spark_value(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def resolve(file_values: dict[str, Any], flag_values: dict[str, Any]) -> TrainConfig:
+    """Defaults, then the config file, then flags. Checks types that TOML cannot enforce."""
+    merged: dict[str, Any] = {}
+    for source in (file_values, flag_values):
+        for key, value in source.items():
+            if key == "spark_conf":
+                merged["spark_conf"] = tuple(dict((*merged.get("spark_conf", ()), *value)).items())
+            else:
+                merged[key] = value
+    for key, value in merged.items():
+        default = DEFAULTS[key]
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            merged[key] = float(value)
+        elif type(default) is not type(value) and key not in ("input", "spark_conf"):
+            raise ConfigError(
+                f"{key} must be of type {type(default).__name__} (got {value!r}); fix it in the config file"
+            )
+    cfg = TrainConfig(**merged)
+    if not cfg.input:
+        raise ConfigError("no input given; pass --input PATH [PATH ...] or set input in the config file")
+    if not cfg.output:
+        raise ConfigError("no output directory given; pass --output DIR or set output in the config file")
+    return cfg

@@ -1,0 +1,268 @@
+"""Compiled numeric kernels: random numbers, noise sampling, tuple generation and SGD.
+
+Everything here works on plain numpy arrays and never imports Spark, so the kernels can be
+tested (and benchmarked) on their own. Per-example loops live here, compiled by numba: a
+Python-level loop over training pairs is 10-100x too slow for word2vec.
+
+Randomness comes from a tiny SplitMix64 generator whose whole state is one uint64 in a
+caller-owned array. That makes every draw a pure function of the seed the caller derives
+from (seed, epoch, shard), independent of numpy's or numba's global generators, of the
+machine, and of how Spark schedules or retries tasks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# SplitMix64 constants (Steele, Lea & Flood 2014). Kept as uint64 scalars so numba does all
+# the arithmetic modulo 2**64 instead of promoting to float64.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_TWO_POW_M53 = 1.0 / 9007199254740992.0  # 2**-53
+
+
+@njit(cache=True, nogil=True)
+def _mix(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True, nogil=True)
+def next_u64(state: np.ndarray) -> np.uint64:
+    """Advance the one-word SplitMix64 ``state`` in place and return 64 random bits."""
+    state[0] += _GOLDEN
+    return _mix(state[0])
+
+
+@njit(cache=True, nogil=True)
+def next_double(state: np.ndarray) -> float:
+    """A uniform float64 in [0, 1) from the top 53 bits of the next draw."""
+    return float(next_u64(state) >> _S11) * _TWO_POW_M53
+
+
+@njit(cache=True, nogil=True)
+def uniform(n: int, state: np.ndarray) -> np.ndarray:
+    """n uniform float64 draws in [0, 1)."""
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        out[i] = next_double(state)
+    return out
+
+
+def derive_seed(*parts: int) -> np.ndarray:
+    """Fold integers (seed, epoch, shard, ...) into a fresh generator state.
+
+    Each part is mixed in turn, so (1, 2, 3) and (1, 3, 2) give unrelated streams. Returns a
+    uint64 array of length 1, the form every kernel here takes as ``state``.
+    """
+    z = np.uint64(0x5EED_0F_3D9378A8)
+    with np.errstate(over="ignore"):
+        for p in parts:
+            z = _mix_py(np.uint64(z ^ np.uint64(p & 0xFFFFFFFFFFFFFFFF)) + _GOLDEN)
+    return np.array([z], dtype=np.uint64)
+
+
+def _mix_py(z: np.uint64) -> np.uint64:
+    # Same as _mix, in numpy scalars (called a handful of times per task, not worth compiling).
+    with np.errstate(over="ignore"):
+        z = np.uint64((z ^ (z >> _S30)) * _MIX1)
+        z = np.uint64((z ^ (z >> _S27)) * _MIX2)
+        return np.uint64(z ^ (z >> _S31))
+
+
+def build_alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker/Vose alias table for sampling index i with probability weights[i] / sum(weights).
+
+    Returns (prob, alias): draw i uniformly, keep it with probability prob[i], else take
+    alias[i]. O(1) per draw, exact up to float64 rounding, and O(V) memory, unlike
+    word2vec's 1e8-entry unigram table.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("alias table needs a non-empty vector of non-negative, finite weights")
+    return _vose(w * (w.size / w.sum()))
+
+
+@njit(cache=True)
+def _vose(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = scaled.size
+    prob = np.ones(n, dtype=np.float64)
+    alias = np.arange(n).astype(np.int32)
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    ns = 0
+    nl = 0
+    s = scaled.copy()
+    for i in range(n):
+        if s[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        lo = small[ns]
+        hi = large[nl - 1]
+        prob[lo] = s[lo]
+        alias[lo] = hi
+        s[hi] = (s[hi] + s[lo]) - 1.0
+        if s[hi] < 1.0:
+            nl -= 1
+            small[ns] = hi
+            ns += 1
+    # Whatever is left has probability 1 up to rounding: prob stays 1.0, alias itself.
+    return prob, alias
+
+
+@njit(cache=True, nogil=True)
+def sample_alias(prob: np.ndarray, alias: np.ndarray, state: np.ndarray) -> int:
+    """One draw from an alias table built by :func:`build_alias_table`."""
+    i = int(next_double(state) * prob.size)
+    if next_double(state) < prob[i]:
+        return i
+    return int(alias[i])
+
+
+@njit(cache=True, nogil=True)
+def generate_tuples(
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    first_sentence: int,
+    keep_prob: np.ndarray,
+    noise_prob: np.ndarray,
+    noise_alias: np.ndarray,
+    window: int,
+    negative: int,
+    state: np.ndarray,
+    centers: np.ndarray,
+    targets: np.ndarray,
+    negatives: np.ndarray,
+) -> tuple[int, int, int]:
+    """Skip-gram pairs with negatives for sentences ``first_sentence`` onwards, as word2vec makes them.
+
+    ``ids[offsets[s]:offsets[s+1]]`` is sentence s. Per sentence: drop each word with
+    probability 1 - keep_prob[id] (frequent-word subsampling, before windowing, as word2vec
+    does); for each kept position i draw the effective window b uniformly from 1..window and
+    pair the center with every kept word within b positions; for each pair draw ``negative``
+    words from the noise table, rejecting the center and every word within ``window``
+    positions of it (the full window, so no true context of that center is ever a negative).
+
+    Output goes into the caller's ``centers``, ``targets`` (n,) and ``negatives`` (n, k)
+    buffers. Stops before a sentence that might not fit, so memory stays bounded whatever the
+    sentence lengths. Returns (sentences consumed, pairs written, words kept).
+    """
+    capacity = centers.shape[0]
+    n_sent = offsets.shape[0] - 1
+    max_len = 0
+    for s in range(first_sentence, n_sent):
+        max_len = max(max_len, offsets[s + 1] - offsets[s])
+    kept = np.empty(max_len, dtype=np.int32)
+    n_pairs = 0
+    n_kept_total = 0
+    s = first_sentence
+    while s < n_sent:
+        start = offsets[s]
+        length = offsets[s + 1] - start
+        if n_pairs + length * 2 * window > capacity:
+            break
+        n_kept = 0
+        for j in range(length):
+            w = ids[start + j]
+            if keep_prob[w] >= 1.0 or next_double(state) < keep_prob[w]:
+                kept[n_kept] = w
+                n_kept += 1
+        n_kept_total += n_kept
+        for i in range(n_kept):
+            c = kept[i]
+            b = 1 + int(next_double(state) * window)
+            lo_full = max(0, i - window)
+            hi_full = min(n_kept, i + window + 1)
+            for j in range(max(0, i - b), min(n_kept, i + b + 1)):
+                if j == i:
+                    continue
+                centers[n_pairs] = c
+                targets[n_pairs] = kept[j]
+                for k in range(negative):
+                    while True:
+                        cand = sample_alias(noise_prob, noise_alias, state)
+                        clash = False
+                        for m in range(lo_full, hi_full):
+                            if kept[m] == cand:
+                                clash = True
+                                break
+                        if not clash:
+                            break
+                    negatives[n_pairs, k] = cand
+                n_pairs += 1
+        s += 1
+    return s - first_sentence, n_pairs, n_kept_total
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_step(
+    emb: np.ndarray,
+    out: np.ndarray,
+    centers: np.ndarray,
+    targets: np.ndarray,
+    negatives: np.ndarray,
+    lr_start: float,
+    lr_step: float,
+    emb_updates: np.ndarray,
+    out_updates: np.ndarray,
+) -> float:
+    """One SGD pass over a batch of (center, target, negatives) rows; returns the summed loss.
+
+    For row i with center c, the true target t (label 1) and the negatives n_j (label 0) are
+    scored as x = out[w] . emb[c]; the loss is -log sigmoid(x) for t and -log sigmoid(-x) for
+    each n_j, the binary logistic loss of SGNS. As in word2vec, each output row is updated
+    straight away with g * emb[c], where g = lr * (label - sigmoid(x)), while the gradient for
+    emb[c] is accumulated over the k+1 targets and applied once at the end of the row.
+
+    The learning rate of row i is lr_start + i * lr_step (the caller maps global training
+    progress onto this linear ramp). ``emb_updates``/``out_updates`` count how often each row
+    of ``emb``/``out`` was updated, the weights used to average shards on the driver.
+    """
+    n = centers.shape[0]
+    k = negatives.shape[1]
+    d = emb.shape[1]
+    grad = np.empty(d, dtype=np.float32)
+    loss = 0.0
+    for i in range(n):
+        lr = lr_start + i * lr_step
+        c = centers[i]
+        ec = emb[c]
+        grad[:] = 0.0
+        for j in range(k + 1):
+            if j == 0:
+                w = targets[i]
+                label = 1.0
+            else:
+                w = negatives[i, j - 1]
+                label = 0.0
+            ow = out[w]
+            x = 0.0
+            for q in range(d):
+                x += ec[q] * ow[q]
+            # softplus(-x) = -log sigmoid(x), computed without overflow for large |x|
+            z = -x if label == 1.0 else x
+            if z > 0.0:
+                loss += z + np.log1p(np.exp(-z))
+            else:
+                loss += np.log1p(np.exp(z))
+            g = np.float32((label - 1.0 / (1.0 + np.exp(-x))) * lr)
+            for q in range(d):
+                grad[q] += g * ow[q]
+                ow[q] += g * ec[q]
+            out_updates[w] += 1
+        for q in range(d):
+            ec[q] += grad[q]
+        emb_updates[c] += 1
+    return loss

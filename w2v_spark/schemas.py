@@ -1,0 +1,43 @@
+"""Schemas of every table the pipeline reads or writes, as named constants.
+
+Spark schemas are DDL strings (what ``mapInArrow`` and readers take); Arrow schemas describe
+the Parquet files that Python tasks write directly with pyarrow.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+# Tokenized sentences: one row per sentence (a line, or a chunk of a long line).
+TOKENS_SCHEMA = "tokens array<string>"
+
+# The vocabulary, saved as vocab/: ids 0..V-1 by descending count, ties broken by the word.
+VOCAB_SCHEMA = "word string, count long, id int"
+
+# Id-encoded sentences (out-of-vocabulary words removed), one file per training shard under
+# corpus/part-NNNNN.parquet. ``seq`` is the sentence's position in the input, which fixes the
+# order of sentences inside a shard.
+CORPUS_ARROW_SCHEMA = pa.schema([("seq", pa.int64()), ("ids", pa.list_(pa.int32()))])
+CORPUS_SCHEMA = "seq long, ids array<int>"
+
+# Training tuples, tuples/epoch=E/part-NNNNN.parquet: one row per true skip-gram pair.
+#   center    int32   id of the center word c, the word whose embedding E[c] is trained
+#   target    int32   id of a context word t within the (random, 1..window) window of c; label 1
+#   negatives list<int32>, exactly `negative` ids drawn from count^ns_exponent, none equal to c
+#             or within `window` positions of it; label 0 each
+# Written uncompressed and without dictionary encoding: measured here, that is the fastest
+# layout to write and read back into numpy, and the shards are transient.
+TUPLE_ARROW_SCHEMA = pa.schema([("center", pa.int32()), ("target", pa.int32()), ("negatives", pa.list_(pa.int32()))])
+TUPLE_SCHEMA = "center int, target int, negatives array<int>"
+
+# The seed's literal training examples, from explode_triples(): words as strings.
+# ``context`` is the input word c (our center), ``target`` the predicted word t or n_i.
+TRIPLE_SCHEMA = "context string, target string, label int"
+TRIPLE_STRUCT = StructType(
+    [StructField("context", StringType()), StructField("target", StringType()), StructField("label", IntegerType())]
+)
+
+# Final vectors, saved as vectors/.
+VECTORS_SCHEMA = "word string, vector array<float>"
+VECTORS_ARROW_SCHEMA = pa.schema([("word", pa.string()), ("vector", pa.list_(pa.float32()))])
