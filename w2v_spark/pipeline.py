@@ -1,0 +1,169 @@
+"""The training job end to end: tokenize -> vocabulary -> corpus shards -> per-epoch tuples and
+training -> export. Spark comes in ready-made; every stage lives in its own module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import time
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from w2v_spark import __version__, export, kernels, storage, training, tuples
+from w2v_spark.config import TrainConfig
+from w2v_spark.errors import ConfigError, DataError
+from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
+from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
+
+log = logging.getLogger("w2v_spark")
+
+
+def preflight(cfg: TrainConfig) -> None:
+    """Checks that need no Spark: inputs exist, the output directory may be written."""
+    for path in cfg.input:
+        if "://" in path and not path.startswith("file://"):
+            continue  # remote: Spark will tell
+        local = path.removeprefix("file://")
+        if glob.has_magic(local):
+            if not glob.glob(local):
+                raise ConfigError(f"input pattern {path!r} matches no file; check --input")
+        elif not storage.exists(local):
+            raise ConfigError(f"input path {path!r} does not exist; check --input")
+    if storage.is_nonempty_dir(cfg.output) and not cfg.overwrite:
+        raise ConfigError(
+            f"output directory {cfg.output!r} is not empty; pass --overwrite to replace it or choose another --output"
+        )
+
+
+def layout(output: str) -> dict[str, str]:
+    """Where everything goes under the output directory."""
+    return {
+        name: storage.join(output, rel)
+        for name, rel in {
+            "vocab": "vocab",
+            "corpus": "corpus",
+            "tuples": "tuples",
+            "vectors": "vectors",
+            "text": "vectors.txt",
+            "metrics": "metrics.json",
+        }.items()
+    }
+
+
+def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> dict[str, Any]:
+    """Train and write every output; returns the metrics also written to metrics.json."""
+    t_start = time.perf_counter() if started is None else started
+    sc = spark.sparkContext
+    stages: dict[str, float] = {"startup": time.perf_counter() - t_start}
+    error = check_token_pattern(spark, cfg.token_pattern)
+    if error:
+        raise ConfigError(f"token_pattern is not a valid Java regular expression ({error}); fix --token-pattern")
+    partitions = cfg.partitions or sc.defaultParallelism
+    cfg = dataclasses.replace(cfg, partitions=partitions)
+    out = layout(cfg.output)
+    if cfg.overwrite:
+        storage.delete_dir(cfg.output)
+    storage.make_dirs(cfg.output)
+
+    # Stages 1-2: tokens and vocabulary.
+    t = time.perf_counter()
+    tokens = tokenize(read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length)
+    vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
+    _check_vocabulary(vocab.size, cfg)
+    storage.write_table(vocab.to_arrow(), out["vocab"])
+    stages["vocabulary"] = time.perf_counter() - t
+    log.info(
+        "vocabulary: %s words (min_count=%d), %s occurrences", f"{vocab.size:,}", cfg.min_count, f"{vocab.total:,}"
+    )
+
+    # Stage 3a: the id-encoded corpus, one file per training shard.
+    t = time.perf_counter()
+    words_bc = sc.broadcast(vocab.words)
+    shards = tuples.write_corpus(tuples.shard(tuples.encode(tokens, words_bc), partitions), out["corpus"])
+    words_bc.destroy()
+    corpus_words = sum(s.words for s in shards)
+    sentences = sum(s.sentences for s in shards)
+    stages["corpus"] = time.perf_counter() - t
+    log.info("corpus: %s sentences, %s words in %d shards", f"{sentences:,}", f"{corpus_words:,}", partitions)
+
+    noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
+    tables = sc.broadcast((keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias))
+    params = tuples.TupleParams(window=cfg.window, negative=cfg.negative, seed=cfg.seed, tables=tables)
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs)
+    emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
+
+    # Stages 3b-4: fresh tuples every epoch, then training on them.
+    epochs: list[dict[str, Any]] = []
+    for epoch in range(1, cfg.epochs + 1):
+        t = time.perf_counter()
+        tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
+        t_tuples = time.perf_counter() - t
+        emb, theta, loss_sum, examples = training.train_epoch(
+            sc, tuples.epoch_dir(out["tuples"], epoch), emb, theta, epoch, partitions, schedule
+        )
+        seconds = time.perf_counter() - t
+        if examples == 0:
+            raise DataError(
+                "the corpus produced no training pairs (every sentence has fewer than two vocabulary words); "
+                "add text or lower --min-count"
+            )
+        if not cfg.keep_tuples:
+            storage.delete_dir(tuples.epoch_dir(out["tuples"], epoch))
+        record = {
+            "epoch": epoch,
+            "loss": loss_sum / examples,
+            "examples": examples,
+            "words": corpus_words,
+            "seconds": seconds,
+            "words_per_sec": corpus_words / seconds,
+            "tuple_seconds": t_tuples,
+            "train_seconds": seconds - t_tuples,
+            "kept_words": sum(s.kept for s in tstats),
+        }
+        epochs.append(record)
+        log.info(
+            "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
+            epoch, cfg.epochs, record["loss"], f"{examples:,}", f"{record['words_per_sec']:,.0f}",
+            seconds, t_tuples, seconds - t_tuples,
+        )  # fmt: skip
+
+    # Stage 5: outputs, _SUCCESS last.
+    t = time.perf_counter()
+    export.write_vectors_parquet(vocab.words, emb, out["vectors"])
+    export.write_word2vec_text(out["text"], vocab.words, emb)
+    if not cfg.keep_tuples:
+        storage.delete_dir(out["tuples"])
+        storage.delete_dir(out["corpus"])
+    tables.destroy()
+    stages["export"] = time.perf_counter() - t
+    stages["training"] = sum(e["seconds"] for e in epochs)
+    metrics = {
+        "version": __version__,
+        "config": cfg.to_dict(),
+        "spark": {"version": spark.version, "master": sc.master},
+        "vocab_size": vocab.size,
+        "corpus": {"sentences": sentences, "words": corpus_words, "shards": [dataclasses.asdict(s) for s in shards]},
+        "stages": stages,
+        "epochs": epochs,
+        "total_seconds": time.perf_counter() - t_start,
+    }
+    export.write_metrics(out["metrics"], metrics)
+    export.mark_success(cfg.output)
+    log.info(
+        "wrote %s (%s words x %d) in %.1f s", cfg.output, f"{vocab.size:,}", cfg.vector_size, metrics["total_seconds"]
+    )
+    return metrics
+
+
+def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
+    if size == 0:
+        raise DataError(f"no word occurs at least min_count={cfg.min_count} times; add text or lower --min-count")
+    need = 2 * cfg.window + 2
+    if size < need:
+        raise DataError(
+            f"the vocabulary has only {size} words, too few for negative sampling with window={cfg.window} "
+            f"(needs at least {need}); add text, lower --min-count or lower --window"
+        )

@@ -1,0 +1,39 @@
+"""Starting Spark: the one place that decides master and settings (kept at the edge)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+# Settings that suit this job everywhere; user settings ([spark] table, --conf) override them.
+DEFAULT_SPARK_CONF: dict[str, str] = {
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
+}
+
+
+def under_spark_submit() -> bool:
+    """True when this Python process was launched by spark-submit (which owns the master)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def start_session(master: str = "", spark_conf: tuple[tuple[str, str], ...] = ()) -> SparkSession:
+    """A SparkSession for the job.
+
+    ``master`` wins if given. Otherwise spark-submit's master is used, and outside spark-submit
+    Spark runs in local mode on all cores. In local mode, executors' Python workers run this
+    same interpreter (so they find numba and friends) unless PYSPARK_PYTHON says otherwise.
+    """
+    builder = SparkSession.builder.appName("w2v-spark")
+    effective = master or ("" if under_spark_submit() else "local[*]")
+    if effective:
+        builder = builder.master(effective)
+    conf = dict(DEFAULT_SPARK_CONF)
+    if effective.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        conf["spark.pyspark.python"] = sys.executable
+    conf.update(dict(spark_conf))
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

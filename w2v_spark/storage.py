@@ -1,0 +1,120 @@
+"""Paths and files shared by the driver, Spark and Python tasks, through pyarrow.fs.
+
+A plain path means the local filesystem (made absolute, and given to Spark as a ``file:``
+URI so a cluster's default filesystem cannot reinterpret it). URIs such as ``hdfs://`` or
+``s3://`` go to pyarrow as they are; Spark's ``s3a://`` is read by pyarrow as ``s3://``.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def normalize(path: str) -> str:
+    """A stable form of a user path: absolute local paths stay paths, URIs stay URIs."""
+    if _is_uri(path):
+        return path.rstrip("/")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def spark_uri(path: str) -> str:
+    """The form Spark's readers and writers should get."""
+    p = normalize(path)
+    return p if _is_uri(p) else "file://" + p
+
+
+def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path inside it) for a normalized path or URI."""
+    p = normalize(path)
+    if not _is_uri(p):
+        return pafs.LocalFileSystem(), p
+    if p.startswith("s3a://") or p.startswith("s3n://"):
+        p = "s3://" + p.split("://", 1)[1]
+    if p.startswith("file://"):
+        return pafs.LocalFileSystem(), p[len("file://") :]
+    fs, inner = pafs.FileSystem.from_uri(p)
+    return fs, str(inner)
+
+
+def join(base: str, *parts: str) -> str:
+    return posixpath.join(normalize(base), *parts)
+
+
+def exists(path: str) -> bool:
+    fs, p = filesystem(path)
+    return bool(fs.get_file_info(p).type != pafs.FileType.NotFound)
+
+
+def is_nonempty_dir(path: str) -> bool:
+    fs, p = filesystem(path)
+    info = fs.get_file_info(p)
+    if info.type == pafs.FileType.NotFound:
+        return False
+    if info.type != pafs.FileType.Directory:
+        return True  # a file where a directory should go counts as occupied
+    return bool(fs.get_file_info(pafs.FileSelector(p, recursive=False)))
+
+
+def delete_dir(path: str) -> None:
+    fs, p = filesystem(path)
+    if fs.get_file_info(p).type != pafs.FileType.NotFound:
+        fs.delete_dir(p)
+
+
+def delete_file(path: str) -> None:
+    fs, p = filesystem(path)
+    if fs.get_file_info(p).type != pafs.FileType.NotFound:
+        fs.delete_file(p)
+
+
+def make_dirs(path: str) -> None:
+    fs, p = filesystem(path)
+    fs.create_dir(p, recursive=True)
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[IO[bytes]]:
+    """Write ``path`` through a temporary sibling renamed into place only on success.
+
+    A task that dies half-way (or a retried task racing its first attempt) never leaves a
+    truncated file under the final name.
+    """
+    fs, p = filesystem(path)
+    tmp = f"{p}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    fs.create_dir(posixpath.dirname(p), recursive=True)
+    try:
+        with fs.open_output_stream(tmp) as raw:
+            yield raw
+        fs.move(tmp, p)
+    except BaseException:
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_file(tmp)
+        raise
+
+
+def write_text(path: str, text: str) -> None:
+    with atomic_output(path) as fh:
+        fh.write(text.encode("utf-8"))
+
+
+def write_table(table: pa.Table, directory: str) -> None:
+    """A small driver-side table as ``directory/part-00000.parquet``, readable by Spark and pyarrow.
+
+    Used for vocab/ and vectors/: they already sit on the driver, and shipping them through
+    ``createDataFrame`` would embed the whole table in Spark tasks.
+    """
+    delete_dir(directory)
+    with atomic_output(join(directory, "part-00000.parquet")) as fh:
+        pq.write_table(table, fh, compression="snappy")

@@ -1,0 +1,59 @@
+"""Stage 1: raw text lines to token arrays, entirely in Spark SQL (no Python per row)."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from w2v_spark.schemas import TOKENS_SCHEMA
+
+
+def read_lines(spark: SparkSession, paths: list[str] | tuple[str, ...]) -> DataFrame:
+    """Lines of text from files, globs, directories or gzip files (whatever spark.read.text reads)."""
+    return spark.read.text(list(paths))
+
+
+def tokenize(
+    lines: DataFrame,
+    token_pattern: str,
+    lowercase: bool = True,
+    max_sentence_length: int = 1000,
+    column: str = "value",
+) -> DataFrame:
+    """Lines to ``tokens array<string>``, one row per sentence.
+
+    Invalid UTF-8 is replaced by U+FFFD (never fatal), text is optionally lower-cased, and
+    tokens are the matches of ``token_pattern`` (a Java regex). A line with more than
+    ``max_sentence_length`` tokens becomes several consecutive sentences of at most that
+    many tokens, so one enormous line cannot blow up memory downstream. Lines without tokens
+    are dropped.
+    """
+    text: Column = F.make_valid_utf8(F.col(column))
+    if lowercase:
+        text = F.lower(text)
+    tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)
+    n = F.size("tokens")
+    n_chunks = F.ceil(n / F.lit(max_sentence_length)).cast("int")
+    chunks = F.transform(
+        F.sequence(F.lit(0), n_chunks - 1),
+        lambda i: F.slice("tokens", i * max_sentence_length + 1, max_sentence_length),
+    )
+    return (
+        lines.select(tokens.alias("tokens"))
+        .where(F.size("tokens") > 0)
+        .select(F.when(n <= max_sentence_length, F.array(F.col("tokens"))).otherwise(chunks).alias("chunks"))
+        .select(F.explode("chunks").alias("tokens"))
+    )
+
+
+def check_token_pattern(spark: SparkSession, token_pattern: str) -> str | None:
+    """None if the JVM accepts ``token_pattern``, else the regex error message."""
+    try:
+        spark.range(1).select(F.regexp_extract_all(F.lit("x"), F.lit(token_pattern), 0)).collect()
+    except Exception as e:  # Py4J/Spark errors carry the Java PatternSyntaxException text
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return first
+    return None
+
+
+__all__ = ["TOKENS_SCHEMA", "check_token_pattern", "read_lines", "tokenize"]

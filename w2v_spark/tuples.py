@@ -1,0 +1,296 @@
+"""Stage 3: id-encoded sentences in training shards, and each epoch's training tuples.
+
+Encoding runs as ``mapInArrow`` with pyarrow's vectorized hash lookup (no Python per token).
+The encoded corpus is written once, one Parquet file per training shard; then, every epoch,
+one Spark task per shard streams its sentences through the compiled tuple generator and
+writes ``tuples/epoch=E/part-NNNNN.parquet`` with pyarrow. Writing from the task rather than
+through Spark's row-based Parquet writer is about 2-4x faster here for this narrow integer
+data (measured: 10M rows in 2.9 s vs 5-11 s on 2 cores).
+
+Determinism: a sentence's shard and its place in the shard follow its position in the input
+(``seq``), and a shard's random draws come only from (seed, epoch, shard). A retried or
+re-executed task therefore rewrites byte-for-byte the same file, via a temporary name and a
+rename, so a half-written file never appears under the final name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark import Broadcast, SparkContext
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from w2v_spark import kernels, storage
+from w2v_spark.schemas import (
+    CORPUS_ARROW_SCHEMA,
+    CORPUS_SCHEMA,
+    TRIPLE_STRUCT,
+    TUPLE_ARROW_SCHEMA,
+    TUPLE_SCHEMA,
+)
+
+__all__ = [
+    "TUPLE_ARROW_SCHEMA",
+    "TUPLE_SCHEMA",
+    "ShardStats",
+    "TupleParams",
+    "TupleStats",
+    "encode",
+    "epoch_dir",
+    "explode_triples",
+    "generate_epoch",
+    "generate_shard",
+    "read_corpus",
+    "read_tuples",
+    "shard",
+    "write_corpus",
+]
+
+# Parquet settings for the transient shards: see the module docstring.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "none",
+    "use_dictionary": False,
+    "write_statistics": False,
+}
+SHARD_STATS_SCHEMA = "shard int, sentences long, words long"
+# Sentences per record batch read from a corpus shard; the output buffer holds at least this
+# many pairs and grows only to fit one maximal sentence.
+READ_BATCH_SENTENCES = 8192
+MIN_PAIR_CAPACITY = 1 << 18
+
+
+def part_name(shard: int) -> str:
+    return f"part-{shard:05d}.parquet"
+
+
+def encode(tokens: DataFrame, words: Broadcast[pa.StringArray]) -> DataFrame:
+    """``tokens array<string>`` to ``ids array<int>``, dropping out-of-vocabulary words.
+
+    ``words`` is a broadcast ``pa.StringArray`` in id order. Sentences left empty are dropped.
+    """
+
+    def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        vocab = words.value
+        for batch in batches:
+            lists = batch.column(0)
+            flat = lists.flatten()
+            ids = pc.index_in(flat, value_set=vocab.cast(flat.type))
+            valid = pc.is_valid(ids).to_numpy(zero_copy_only=False)
+            parents = pc.list_parent_indices(lists).to_numpy()
+            lengths = np.bincount(parents[valid], minlength=len(lists))
+            offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+            np.cumsum(lengths, out=offsets[1:])
+            values = pc.drop_null(ids).cast(pa.int32())
+            out = pa.ListArray.from_arrays(pa.array(offsets), values)
+            keep = lengths > 0
+            yield pa.RecordBatch.from_arrays([out.filter(pa.array(keep))], names=["ids"])
+
+    return tokens.mapInArrow(encode_batches, "ids array<int>")
+
+
+def shard(encoded: DataFrame, partitions: int) -> DataFrame:
+    """Spread sentences round-robin over ``partitions`` shards, keeping input order inside each.
+
+    Adds ``seq`` (the sentence's position: input split, then row) and ``shard``; the result
+    has ``partitions`` Spark partitions, partition p holding shard p sorted by ``seq``.
+    """
+    seq = F.monotonically_increasing_id()
+    return (
+        encoded.select(seq.alias("seq"), "ids")
+        .withColumn("shard", F.pmod(F.col("seq"), F.lit(partitions)).cast("int"))
+        .repartitionById(partitions, "shard")
+        .sortWithinPartitions("shard", "seq")
+    )
+
+
+@dataclass(frozen=True)
+class ShardStats:
+    shard: int
+    sentences: int
+    words: int
+
+
+def write_corpus(sharded: DataFrame, corpus_dir: str) -> list[ShardStats]:
+    """Write each shard of ``shard()``'s output to ``corpus_dir/part-NNNNN.parquet``."""
+    out = storage.normalize(corpus_dir)
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        stats: dict[int, list[int]] = {}
+        with ExitStack() as open_shard:  # holds the current shard's file; closing it commits
+            writer: pq.ParquetWriter | None = None
+            current = -1
+            for batch in batches:
+                shard_ids = batch.column("shard").to_numpy()
+                # Normally one shard per task; split at shard changes in case Spark merged some.
+                cuts = np.flatnonzero(np.diff(shard_ids)) + 1
+                for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(shard_ids)], strict=True):
+                    s = int(shard_ids[lo])
+                    if s != current:
+                        open_shard.close()
+                        sink = open_shard.enter_context(storage.atomic_output(storage.join(out, part_name(s))))
+                        writer = open_shard.enter_context(
+                            pq.ParquetWriter(sink, CORPUS_ARROW_SCHEMA, **PARQUET_OPTIONS)
+                        )
+                        current = s
+                        stats.setdefault(s, [0, 0])
+                    part = batch.slice(lo, hi - lo)
+                    assert writer is not None
+                    writer.write_batch(part.select(["seq", "ids"]).cast(CORPUS_ARROW_SCHEMA))
+                    stats[s][0] += len(part)
+                    stats[s][1] += len(part.column("ids").flatten())
+        if stats:
+            keys = sorted(stats)
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "shard": pa.array(keys, pa.int32()),
+                    "sentences": pa.array([stats[k][0] for k in keys], pa.int64()),
+                    "words": pa.array([stats[k][1] for k in keys], pa.int64()),
+                }
+            )
+
+    rows = sharded.mapInArrow(write, SHARD_STATS_SCHEMA).collect()
+    seen = [r["shard"] for r in rows]
+    if len(seen) != len(set(seen)):
+        raise RuntimeError(f"a corpus shard was written by two tasks ({sorted(seen)}); please report this")
+    return sorted((ShardStats(r["shard"], r["sentences"], r["words"]) for r in rows), key=lambda s: s.shard)
+
+
+@dataclass(frozen=True)
+class TupleParams:
+    """What a tuple task needs besides its shard: plain values plus one broadcast of tables."""
+
+    window: int
+    negative: int
+    seed: int
+    tables: Broadcast[tuple[np.ndarray, np.ndarray, np.ndarray]]  # keep_prob, noise_prob, noise_alias
+
+
+@dataclass(frozen=True)
+class TupleStats:
+    shard: int
+    pairs: int
+    words: int
+    kept: int
+
+
+def generate_shard(
+    corpus_file: str | None, out_file: str, params: TupleParams, epoch: int, shard_id: int
+) -> TupleStats:
+    """Tuples for one (epoch, shard), streamed from the corpus shard to ``out_file``.
+
+    Runs inside a Spark task (or anywhere: it only needs the files). ``corpus_file`` None
+    means an empty shard, which still gets an (empty) tuples file.
+    """
+    keep_prob, noise_prob, noise_alias = params.tables.value
+    k, window = params.negative, params.window
+    state = kernels.derive_seed(params.seed, epoch, shard_id)
+    pairs = words = kept = 0
+    capacity = 0
+    centers = targets = negs = list_offsets = np.empty(0, dtype=np.int32)
+    with (
+        storage.atomic_output(out_file) as sink,
+        pq.ParquetWriter(sink, TUPLE_ARROW_SCHEMA, **PARQUET_OPTIONS) as writer,
+    ):
+        batches: Iterator[pa.RecordBatch] = iter(())
+        if corpus_file is not None:
+            fs, path = storage.filesystem(corpus_file)
+            batches = pq.ParquetFile(fs.open_input_file(path)).iter_batches(
+                batch_size=READ_BATCH_SENTENCES, columns=["ids"]
+            )
+        for batch in batches:
+            lists = batch.column(0)
+            ids = lists.flatten().to_numpy()
+            offsets = lists.offsets.to_numpy().astype(np.int64)
+            offsets -= offsets[0]
+            words += len(ids)
+            longest = int(np.max(np.diff(offsets))) if len(offsets) > 1 else 0
+            need = max(MIN_PAIR_CAPACITY, longest * 2 * window)
+            if need > capacity:
+                capacity = need
+                centers = np.empty(capacity, dtype=np.int32)
+                targets = np.empty(capacity, dtype=np.int32)
+                negs = np.empty((capacity, k), dtype=np.int32)
+                list_offsets = np.arange(0, (capacity + 1) * k, k, dtype=np.int32)
+            s = 0
+            while s < len(offsets) - 1:
+                used, n, n_kept = kernels.generate_tuples(
+                    ids, offsets, s, keep_prob, noise_prob, noise_alias,
+                    window, k, state, centers, targets, negs,
+                )  # fmt: skip
+                s += used
+                kept += n_kept
+                if n:
+                    pairs += n
+                    neg_lists = pa.ListArray.from_arrays(pa.array(list_offsets[: n + 1]), pa.array(negs[:n].ravel()))
+                    writer.write_batch(
+                        pa.RecordBatch.from_arrays(
+                            [pa.array(centers[:n]), pa.array(targets[:n]), neg_lists], schema=TUPLE_ARROW_SCHEMA
+                        )
+                    )
+    return TupleStats(shard_id, pairs, words, kept)
+
+
+def generate_epoch(
+    sc: SparkContext,
+    corpus_dir: str,
+    tuples_dir: str,
+    params: TupleParams,
+    epoch: int,
+    shards: list[ShardStats],
+    partitions: int,
+) -> list[TupleStats]:
+    """One Spark task per shard writes ``tuples_dir/epoch=E/part-NNNNN.parquet``; returns their stats."""
+    present = {s.shard for s in shards if s.sentences}
+    corpus = storage.normalize(corpus_dir)
+    out = storage.join(tuples_dir, f"epoch={epoch}")
+    storage.delete_dir(out)
+
+    def task(shard_ids: Iterable[int]) -> Iterator[TupleStats]:
+        for p in shard_ids:
+            src = storage.join(corpus, part_name(p)) if p in present else None
+            yield generate_shard(src, storage.join(out, part_name(p)), params, epoch, p)
+
+    stats = sc.parallelize(range(partitions), partitions).mapPartitions(task).collect()
+    return sorted(stats, key=lambda s: s.shard)
+
+
+def epoch_dir(tuples_dir: str, epoch: int) -> str:
+    return storage.join(tuples_dir, f"epoch={epoch}")
+
+
+def read_tuples(spark: SparkSession, path: str) -> DataFrame:
+    """Tuples written by :func:`generate_epoch`; reading ``tuples/`` adds the ``epoch`` column."""
+    return spark.read.schema(TUPLE_SCHEMA).parquet(storage.spark_uri(path))
+
+
+def read_corpus(spark: SparkSession, corpus_dir: str) -> DataFrame:
+    return spark.read.schema(CORPUS_SCHEMA).parquet(storage.spark_uri(corpus_dir))
+
+
+def explode_triples(tuples: DataFrame, vocab: DataFrame) -> DataFrame:
+    """The seed's literal examples: ``(context, target, label)`` with words as strings.
+
+    Each tuple row gives (center, target, 1) and one (center, n, 0) per negative. Following the
+    seed's naming, ``context`` is the input word c (our ``center``). For inspection and tests:
+    this is k+1 rows per pair, so don't run it over a whole corpus.
+    """
+    positives = tuples.select("center", "target", F.lit(1).alias("label"))
+    negatives = tuples.select("center", F.explode("negatives").alias("target"), F.lit(0).alias("label"))
+    names = vocab.select("id", "word")
+    c = names.withColumnRenamed("id", "center").withColumnRenamed("word", "context")
+    t = names.withColumnRenamed("id", "target").withColumnRenamed("word", "target_word")
+    return (
+        positives.unionByName(negatives)
+        .join(F.broadcast(c), "center")
+        .join(F.broadcast(t), "target")
+        .select("context", F.col("target_word").alias("target"), F.col("label").cast("int"))
+        .to(TRIPLE_STRUCT)
+    )
