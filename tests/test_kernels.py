@@ -1,0 +1,133 @@
+"""The compiled kernels against straightforward numpy references."""
+
+import numpy as np
+import pytest
+
+from w2v_spark import kernels
+
+
+def test_rng_is_deterministic_and_uniform():
+    a = kernels.uniform(200_000, kernels.derive_seed(1, 2, 3))
+    b = kernels.uniform(200_000, kernels.derive_seed(1, 2, 3))
+    c = kernels.uniform(200_000, kernels.derive_seed(1, 3, 2))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.min() >= 0.0 and a.max() < 1.0
+    hist, _ = np.histogram(a, bins=10, range=(0, 1))
+    assert np.all(np.abs(hist / a.size - 0.1) < 0.005)
+
+
+def test_alias_table_samples_the_given_distribution():
+    weights = np.array([50.0, 20.0, 15.0, 10.0, 4.0, 1.0, 0.0])
+    prob, alias = kernels.build_alias_table(weights)
+    state = kernels.derive_seed(7)
+    draws = np.array([kernels.sample_alias(prob, alias, state) for _ in range(200_000)])
+    freq = np.bincount(draws, minlength=weights.size) / draws.size
+    expected = weights / weights.sum()
+    assert freq[-1] == 0.0
+    np.testing.assert_allclose(freq, expected, atol=0.004)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def reference_sgd(emb, out, centers, targets, negatives, lr_start, lr_step):
+    """The SGNS update written out plainly: per row, gradients of the logistic loss."""
+    emb, out = emb.astype(np.float64), out.astype(np.float64)
+    loss = 0.0
+    for i, c in enumerate(centers):
+        lr = lr_start + i * lr_step
+        grad_c = np.zeros_like(emb[c])
+        for w, label in [(targets[i], 1.0), *[(n, 0.0) for n in negatives[i]]]:
+            x = out[w] @ emb[c]
+            loss += -np.log(_sigmoid(x)) if label else -np.log(_sigmoid(-x))
+            g = label - _sigmoid(x)  # minus dLoss/dx
+            grad_c += g * out[w]
+            out[w] += lr * g * emb[c]
+        emb[c] += lr * grad_c
+    return emb, out, loss
+
+
+def test_reference_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    e, o = rng.normal(size=4), rng.normal(size=4)
+
+    def loss(e, o, label):
+        x = o @ e
+        return -np.log(_sigmoid(x)) if label else -np.log(_sigmoid(-x))
+
+    for label in (1.0, 0.0):
+        g = label - _sigmoid(o @ e)
+        eps = 1e-6
+        numeric = np.array(
+            [
+                (loss(e, o + eps * np.eye(4)[q], label) - loss(e, o - eps * np.eye(4)[q], label)) / (2 * eps)
+                for q in range(4)
+            ]
+        )
+        np.testing.assert_allclose(-g * e, numeric, rtol=1e-5)
+
+
+def test_sgd_step_matches_reference_on_tiny_example():
+    rng = np.random.default_rng(42)
+    V, d = 7, 5
+    emb = rng.normal(scale=0.5, size=(V, d)).astype(np.float32)
+    out = rng.normal(scale=0.5, size=(V, d)).astype(np.float32)
+    centers = np.array([0, 1, 0, 3], dtype=np.int32)
+    targets = np.array([2, 0, 4, 3], dtype=np.int32)
+    negatives = np.array([[5, 6], [2, 2], [1, 6], [0, 4]], dtype=np.int32)
+    ref_emb, ref_out, ref_loss = reference_sgd(emb, out, centers, targets, negatives, 0.5, -0.05)
+    e, o = emb.copy(), out.copy()
+    ue, uo = np.zeros(V, np.int64), np.zeros(V, np.int64)
+    loss = kernels.sgd_step(e, o, centers, targets, negatives, 0.5, -0.05, ue, uo)
+    np.testing.assert_allclose(e, ref_emb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(o, ref_out, rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(ref_loss, rel=1e-6)
+    assert ue.tolist() == [2, 1, 0, 1, 0, 0, 0]
+    assert uo.tolist() == np.bincount(np.r_[targets, negatives.ravel()], minlength=V).tolist()
+
+
+def test_sgd_step_reduces_loss_on_repeated_pairs():
+    rng = np.random.default_rng(1)
+    V, d = 50, 16
+    emb = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)
+    out = np.zeros((V, d), np.float32)
+    centers = rng.integers(0, 10, 2000).astype(np.int32)
+    targets = (centers + 10).astype(np.int32)  # planted: word i predicts word i+10
+    negatives = rng.integers(20, V, (2000, 3)).astype(np.int32)
+    ue, uo = np.zeros(V, np.int64), np.zeros(V, np.int64)
+    first = kernels.sgd_step(emb, out, centers, targets, negatives, 0.1, 0.0, ue, uo)
+    for _ in range(5):
+        last = kernels.sgd_step(emb, out, centers, targets, negatives, 0.1, 0.0, ue, uo)
+    assert last < 0.3 * first
+
+
+def _generate(ids_by_sentence, keep, V, window, negative, seed, counts=None, capacity=1 << 16):
+    ids = np.concatenate(ids_by_sentence).astype(np.int32)
+    offsets = np.r_[0, np.cumsum([len(s) for s in ids_by_sentence])].astype(np.int64)
+    weights = np.ones(V) if counts is None else counts**0.75
+    prob, alias = kernels.build_alias_table(weights)
+    state = kernels.derive_seed(seed)
+    C, T, N = np.empty(capacity, np.int32), np.empty(capacity, np.int32), np.empty((capacity, negative), np.int32)
+    out_c, out_t, out_n = [], [], []
+    s = 0
+    while s < len(ids_by_sentence):
+        used, n, _ = kernels.generate_tuples(ids, offsets, s, keep, prob, alias, window, negative, state, C, T, N)
+        assert used > 0
+        s += used
+        out_c.append(C[:n].copy())
+        out_t.append(T[:n].copy())
+        out_n.append(N[:n].copy())
+    return np.concatenate(out_c), np.concatenate(out_t), np.concatenate(out_n)
+
+
+def test_tuples_small_buffer_streams_the_same_pairs():
+    rng = np.random.default_rng(3)
+    V = 300
+    sentences = [rng.integers(0, V, rng.integers(1, 40)) for _ in range(200)]
+    keep = np.full(V, 0.8)
+    big = _generate(sentences, keep, V, 4, 3, seed=9)
+    small = _generate(sentences, keep, V, 4, 3, seed=9, capacity=4 * 2 * 40)
+    for a, b in zip(big, small, strict=True):
+        assert np.array_equal(a, b)

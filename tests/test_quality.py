@@ -1,0 +1,74 @@
+"""End to end on planted structure: sentences drawn from disjoint topic vocabularies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from w2v_spark.config import TrainConfig
+from w2v_spark.errors import DataError
+from w2v_spark.pipeline import run
+
+TOPICS, WORDS_PER_TOPIC = 5, 20
+
+
+def _planted_corpus(path, sentences=4000, length=10, seed=0):
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for _ in range(sentences):
+            t = rng.integers(TOPICS)
+            words = rng.integers(WORDS_PER_TOPIC, size=length)
+            fh.write(" ".join(f"t{t}w{w}" for w in words) + "\n")
+
+
+def topic_purity(words: list[str], vectors: np.ndarray, k: int = 5) -> float:
+    """Mean fraction of each word's k nearest neighbours (cosine) that share its topic."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    topic = np.array([w.split("w")[0] for w in words])
+    nearest = np.argsort(-sims, axis=1)[:, :k]
+    return float((topic[nearest] == topic[:, None]).mean())
+
+
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory):
+    base = tmp_path_factory.mktemp("planted")
+    corpus = base / "corpus.txt"
+    _planted_corpus(corpus)
+    cfg = TrainConfig(
+        input=(str(corpus),), output=str(base / "out"), partitions=2, vector_size=24, window=4,
+        negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3,
+    )  # fmt: skip
+    metrics = run(cfg, spark)
+    table = pq.read_table(base / "out" / "vectors")
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
+    return metrics, table.column("word").to_pylist(), vectors
+
+
+def test_neighbours_share_their_topic(trained):
+    _, words, vectors = trained
+    assert len(words) == TOPICS * WORDS_PER_TOPIC
+    purity = topic_purity(words, vectors)
+    random_purity = topic_purity(words, np.random.default_rng(0).normal(size=vectors.shape))
+    chance = (WORDS_PER_TOPIC - 1) / (TOPICS * WORDS_PER_TOPIC - 1)
+    assert random_purity < 0.45  # the threshold below is out of reach of untrained vectors
+    assert purity >= 0.9, f"topic purity {purity:.2f} (random {random_purity:.2f}, chance {chance:.2f})"
+
+
+def test_loss_falls_and_metrics_are_complete(trained):
+    metrics, _, _ = trained
+    losses = [e["loss"] for e in metrics["epochs"]]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    for e in metrics["epochs"]:
+        assert e["examples"] > 0 and e["words"] == 40_000 and e["seconds"] > 0 and e["words_per_sec"] > 0
+
+
+def test_too_small_vocabulary_is_a_clear_error_and_no_success_marker(spark, tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("a b c\n" * 20)
+    cfg = TrainConfig(input=(str(corpus),), output=str(tmp_path / "out"), min_count=1, window=5)
+    with pytest.raises(DataError, match="only 3 words, too few for negative sampling"):
+        run(cfg, spark)
+    assert not (tmp_path / "out" / "_SUCCESS").exists()

@@ -1,0 +1,184 @@
+"""Invariants of the training tuples, from the kernel and from the Spark stage that writes them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from chispa import assert_df_equality
+
+from w2v_spark import kernels, tuples
+from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
+
+
+def _one_sentence(sentence, keep, prob, alias, window, negative, state):
+    ids = np.asarray(sentence, dtype=np.int32)
+    offsets = np.array([0, len(ids)], dtype=np.int64)
+    cap = max(16, len(ids) * 2 * window)
+    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((cap, negative), np.int32)
+    used, n, kept = kernels.generate_tuples(ids, offsets, 0, keep, prob, alias, window, negative, state, C, T, N)
+    assert used == 1
+    return C[:n], T[:n], N[:n], kept
+
+
+def test_pairs_within_window_and_negatives_outside_it():
+    """Sentences are permutations of distinct words from a tiny vocabulary, so positions are known
+    and most noise draws land in the window: the rejection is exercised thousands of times."""
+    rng = np.random.default_rng(0)
+    V, window, negative = 14, 3, 4
+    keep = np.ones(V)
+    prob, alias = kernels.build_alias_table(np.arange(V, 0, -1) ** 0.75)
+    state = kernels.derive_seed(5)
+    widths = []
+    negatives_seen = 0
+    for _ in range(2000):
+        sentence = rng.permutation(V)[: rng.integers(2, 13)]
+        pos = {int(w): i for i, w in enumerate(sentence)}
+        C, T, N, kept = _one_sentence(sentence, keep, prob, alias, window, negative, state)
+        assert kept == len(sentence)
+        by_center: dict[int, int] = {}
+        for c, t, negs in zip(C, T, N, strict=True):
+            d = abs(pos[int(c)] - pos[int(t)])
+            assert 1 <= d <= window, "true pair outside the window"
+            by_center[int(c)] = max(by_center.get(int(c), 0), d)
+            for n in negs:
+                assert n != c, "negative equals the center"
+                assert not (int(n) in pos and abs(pos[int(n)] - pos[int(c)]) <= window), "negative inside the window"
+                negatives_seen += 1
+        for c, b in by_center.items():
+            i = pos[c]
+            if i >= window and len(sentence) - 1 - i >= window:  # room on both sides: max distance is b
+                widths.append(b)
+    assert negatives_seen > 20_000
+    freq = np.bincount(widths, minlength=window + 1)[1:] / len(widths)
+    np.testing.assert_allclose(freq, 1 / window, atol=0.03)  # effective window uniform on 1..window
+
+
+def test_negative_frequencies_follow_count_to_the_075():
+    rng = np.random.default_rng(1)
+    V = 1000
+    p_corpus = 1.0 / (np.arange(V) + 10.0)
+    p_corpus /= p_corpus.sum()
+    corpus = rng.choice(V, 300_000, p=p_corpus).astype(np.int32)
+    counts = np.bincount(corpus, minlength=V).astype(np.float64)
+    prob, alias = kernels.build_alias_table(noise_distribution(counts, 0.75))
+    offsets = np.arange(0, corpus.size + 1, 50, dtype=np.int64)
+    cap = 1 << 20
+    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((cap, 5), np.int32)
+    state = kernels.derive_seed(2)
+    draws = np.zeros(V)
+    s = 0
+    while s < offsets.size - 1:
+        used, n, _ = kernels.generate_tuples(corpus, offsets, s, np.ones(V), prob, alias, 2, 5, state, C, T, N)
+        draws += np.bincount(N[:n].ravel(), minlength=V)
+        s += used
+    observed = draws / draws.sum()
+    noise = counts**0.75 / (counts**0.75).sum()
+    # Rejection removes w whenever it is among the 2*window+1 = 5 words around the center; the
+    # corpus is i.i.d., so that happens with probability 1 - (1 - f_w)**5.
+    f = counts / counts.sum()
+    expected = noise * (1 - f) ** 5
+    expected /= expected.sum()
+    assert 0.5 * np.abs(observed - expected).sum() < 0.006  # total variation distance
+    assert 0.5 * np.abs(observed - noise).sum() < 0.02  # and close to count**0.75 itself
+    ok = draws > 200
+    slope = np.polyfit(np.log(counts[ok]), np.log(observed[ok]), 1)[0]
+    assert 0.72 < slope < 0.78, slope
+
+
+def test_subsampling_keeps_words_at_the_formula_rate():
+    rng = np.random.default_rng(2)
+    V = 200
+    p_corpus = 1.0 / (np.arange(V) + 1.0)
+    p_corpus /= p_corpus.sum()
+    corpus = rng.choice(V, 400_000, p=p_corpus).astype(np.int32)
+    counts = np.bincount(corpus, minlength=V).astype(np.float64)
+    keep = keep_probabilities(counts, 1e-2)
+    assert keep[0] < 0.5
+    offsets = np.arange(0, corpus.size + 1, 1000, dtype=np.int64)
+    cap = 1 << 21
+    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((cap, 1), np.int32)
+    prob, alias = kernels.build_alias_table(np.ones(V))
+    state = kernels.derive_seed(3)
+    # window=1: a kept word inside its (kept) sentence is the center of exactly two pairs.
+    used, n, kept_total = kernels.generate_tuples(corpus, offsets, 0, keep, prob, alias, 1, 1, state, C, T, N)
+    assert used == offsets.size - 1
+    kept = np.bincount(C[:n], minlength=V) / 2.0
+    expected = keep * counts
+    assert kept_total == pytest.approx(expected.sum(), rel=0.01)
+    sd = np.sqrt(counts * keep * (1 - keep)) + 1.0
+    assert np.all(np.abs(kept[:20] - expected[:20]) < 5 * sd[:20] + 400 / 2), (kept[:5], expected[:5])
+
+
+@pytest.fixture(scope="module")
+def unique_word_corpus(spark, tmp_path_factory):
+    """Every word occurs once, so a word id gives back its sentence and position."""
+    rng = np.random.default_rng(4)
+    sentences = [[f"w{s}_{i}" for i in range(rng.integers(1, 25))] for s in range(300)]
+    token_df = spark.createDataFrame([(s,) for s in sentences], "tokens array<string>")
+    vocab = build_vocabulary(token_df, min_count=1)
+    words = spark.sparkContext.broadcast(vocab.words)
+    corpus_dir = str(tmp_path_factory.mktemp("corpus"))
+    shards = tuples.write_corpus(tuples.shard(tuples.encode(token_df, words), 3), corpus_dir)
+    where = {}
+    index = {w: i for i, w in enumerate(vocab.words.to_pylist())}
+    for s, sent in enumerate(sentences):
+        for i, w in enumerate(sent):
+            where[index[w]] = (s, i)
+    return vocab, shards, corpus_dir, where
+
+
+def _epoch(spark, corpus, tmp_path, *, seed=1, epoch=1, window=3, negative=4, name="t"):
+    vocab, shards, corpus_dir, _ = corpus
+    prob, alias = kernels.build_alias_table(noise_distribution(vocab.counts))
+    tables = spark.sparkContext.broadcast((keep_probabilities(vocab.counts, 0.0), prob, alias))
+    params = tuples.TupleParams(window=window, negative=negative, seed=seed, tables=tables)
+    out = str(tmp_path / name)
+    stats = tuples.generate_epoch(spark.sparkContext, corpus_dir, out, params, epoch, shards, 3)
+    return stats, tuples.epoch_dir(out, epoch)
+
+
+def test_spark_stage_writes_one_valid_shard_per_partition(spark, unique_word_corpus, tmp_path):
+    vocab, shards, _, where = unique_word_corpus
+    assert [s.shard for s in shards] == [0, 1, 2]
+    assert sum(s.words for s in shards) == vocab.size
+    stats, path = _epoch(spark, unique_word_corpus, tmp_path)
+    files = sorted(p.name for p in (tmp_path / "t" / "epoch=1").iterdir())
+    assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    table = pq.read_table(path)
+    assert table.num_rows == sum(s.pairs for s in stats) > 1000
+    C = table.column("center").to_numpy()
+    T = table.column("target").to_numpy()
+    N = np.stack(table.column("negatives").to_numpy(zero_copy_only=False))
+    assert N.shape[1] == 4
+    for c, t, negs in zip(C, T, N, strict=True):
+        (sc, ic), (st, it) = where[c], where[t]
+        assert sc == st and 1 <= abs(ic - it) <= 3
+        for n in negs:
+            sn, i_n = where[n]
+            assert n != c and not (sn == sc and abs(i_n - ic) <= 3)
+
+
+def test_same_seed_epoch_and_shard_give_the_same_tuples(spark, unique_word_corpus, tmp_path):
+    _, a = _epoch(spark, unique_word_corpus, tmp_path, name="a")
+    _, b = _epoch(spark, unique_word_corpus, tmp_path, name="b")
+    _, other_epoch = _epoch(spark, unique_word_corpus, tmp_path, epoch=2, name="c")
+    _, other_seed = _epoch(spark, unique_word_corpus, tmp_path, seed=2, name="d")
+    ta = pq.read_table(a)
+    assert ta.equals(pq.read_table(b))
+    assert not ta.equals(pq.read_table(other_epoch))
+    assert not ta.equals(pq.read_table(other_seed))
+
+
+def test_explode_triples_gives_the_seed_examples(spark):
+    tuple_df = spark.createDataFrame([(0, 1, [2, 3]), (1, 0, [3, 3])], tuples.TUPLE_SCHEMA)
+    vocab_df = spark.createDataFrame(
+        [("a", 9, 0), ("b", 5, 1), ("c", 2, 2), ("d", 1, 3)], "word string, count long, id int"
+    )
+    expected = spark.createDataFrame(
+        [("a", "b", 1), ("a", "c", 0), ("a", "d", 0), ("b", "a", 1), ("b", "d", 0), ("b", "d", 0)],
+        "context string, target string, label int",
+    )
+    assert_df_equality(
+        tuples.explode_triples(tuple_df, vocab_df), expected, ignore_row_order=True, ignore_nullable=True
+    )
