@@ -95,12 +95,15 @@ def train_shard(
         lr0 = learning_rate(schedule.alpha, schedule.min_alpha, (epoch - 1 + done / max(n, 1)) / schedule.epochs)
         loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop, emb_updates, out_updates)
         done += len(batch)
-    w_emb = emb_updates.astype(np.float32)[:, None]
-    w_out = out_updates.astype(np.float32)[:, None]
+    # Turn the trained copies into weighted deltas in place: no extra V x d arrays.
+    emb -= start_emb
+    emb *= emb_updates.astype(np.float32)[:, None]
+    out -= start_out
+    out *= out_updates.astype(np.float32)[:, None]
     return ShardResult(
-        emb_delta=(emb - start_emb) * w_emb,
+        emb_delta=emb,
         emb_updates=emb_updates.astype(np.float64),
-        out_delta=(out - start_out) * w_out,
+        out_delta=out,
         out_updates=out_updates.astype(np.float64),
         loss=loss,
         examples=done,
