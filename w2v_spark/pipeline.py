@@ -62,7 +62,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     if error:
         raise ConfigError(f"token_pattern is not a valid Java regular expression ({error}); fix --token-pattern")
     partitions = cfg.partitions or sc.defaultParallelism
-    if not sc.master.startswith("local") and "://" not in cfg.output:
+    if not (sc.master or "local").startswith("local") and "://" not in cfg.output:
         log.warning(
             "output %s is a local path but Spark runs on %s: executors write corpus/ and tuples/ there, "
             "so every executor must see the same directory; otherwise use a shared URI (hdfs://, s3a://)",
