@@ -13,19 +13,16 @@ degrade as partitions grow).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow.parquet as pq
 from pyspark import SparkContext
 
-from w2v_spark import kernels, storage
+from w2v_spark import kernels, memory, storage
 from w2v_spark.tuples import part_name
-
-# Tuple rows per record batch fed to the kernel: big enough that per-batch Python overhead is
-# noise, small enough to keep a task's memory flat (about 28 bytes per row with 5 negatives).
-TRAIN_BATCH_ROWS = 1 << 16
 
 
 def init_params(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +54,9 @@ class ShardResult:
     out_updates: np.ndarray
     loss: float
     examples: int
+    seconds: float = 0.0  # summed task time and kernel time, for profiling
+    kernel_seconds: float = 0.0
+    worker_peaks: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS MiB
 
     def add(self, other: ShardResult) -> ShardResult:
         """Sum in place (the combine step of the reduction)."""
@@ -66,7 +66,22 @@ class ShardResult:
         self.out_updates += other.out_updates
         self.loss += other.loss
         self.examples += other.examples
+        self.seconds += other.seconds
+        self.kernel_seconds += other.kernel_seconds
+        for pid, peak in other.worker_peaks.items():
+            self.worker_peaks[pid] = max(peak, self.worker_peaks.get(pid, 0.0))
         return self
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    emb: np.ndarray
+    out: np.ndarray
+    loss: float  # summed over examples
+    examples: int
+    task_seconds: float  # summed over shards
+    kernel_seconds: float
+    worker_peaks: dict[int, float]
 
 
 def train_shard(
@@ -78,22 +93,26 @@ def train_shard(
     in epoch e is at (e - 1 + i/n) / epochs of the run, because all shards of an epoch advance
     side by side.
     """
+    started = time.perf_counter()
     emb, out = start_emb.copy(), start_out.copy()
     emb_updates = np.zeros(emb.shape[0], dtype=np.int64)
     out_updates = np.zeros(out.shape[0], dtype=np.int64)
     fs, path = storage.filesystem(tuples_file)
-    reader = pq.ParquetFile(fs.open_input_file(path))
-    n = reader.metadata.num_rows
+    with fs.open_input_file(path) as raw:
+        n = pq.ParquetFile(raw).metadata.num_rows
     loss = 0.0
     done = 0
+    kernel_seconds = 0.0
     drop = (schedule.alpha - schedule.min_alpha) / max(n, 1) / schedule.epochs
-    for batch in reader.iter_batches(batch_size=TRAIN_BATCH_ROWS):
+    for group in storage.iter_row_groups(tuples_file):
+        batch = group.combine_chunks()
         centers = batch.column(0).to_numpy()
         targets = batch.column(1).to_numpy()
-        neg_lists = batch.column(2)
-        negatives = neg_lists.flatten().to_numpy().reshape(len(batch), -1)
+        negatives = batch.column(2).combine_chunks().flatten().to_numpy().reshape(len(batch), -1)
         lr0 = learning_rate(schedule.alpha, schedule.min_alpha, (epoch - 1 + done / max(n, 1)) / schedule.epochs)
+        t = time.perf_counter()
         loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop, emb_updates, out_updates)
+        kernel_seconds += time.perf_counter() - t
         done += len(batch)
     # Turn the trained copies into weighted deltas in place: no extra V x d arrays.
     emb -= start_emb
@@ -107,6 +126,9 @@ def train_shard(
         out_updates=out_updates.astype(np.float64),
         loss=loss,
         examples=done,
+        seconds=time.perf_counter() - started,
+        kernel_seconds=kernel_seconds,
+        worker_peaks=dict([memory.worker_sample()]),
     )
 
 
@@ -125,8 +147,8 @@ def train_epoch(
     epoch: int,
     partitions: int,
     schedule: Schedule,
-) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """One epoch over every shard; returns the averaged (E, Theta), the loss sum and examples."""
+) -> EpochResult:
+    """One epoch over every shard: the averaged (E, Theta), loss, examples and task profile."""
     params = sc.broadcast((emb, out))
     directory = storage.normalize(tuples_epoch_dir)
 
@@ -144,12 +166,15 @@ def train_epoch(
     finally:
         params.destroy()
     if total is None:
-        return emb, out, 0.0, 0
-    return (
-        combine(emb, total.emb_delta, total.emb_updates),
-        combine(out, total.out_delta, total.out_updates),
-        total.loss,
-        total.examples,
+        return EpochResult(emb, out, 0.0, 0, 0.0, 0.0, {})
+    return EpochResult(
+        emb=combine(emb, total.emb_delta, total.emb_updates),
+        out=combine(out, total.out_delta, total.out_updates),
+        loss=total.loss,
+        examples=total.examples,
+        task_seconds=total.seconds,
+        kernel_seconds=total.kernel_seconds,
+        worker_peaks=total.worker_peaks,
     )
 
 

@@ -15,6 +15,7 @@ rename, so a half-written file never appears under the final name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pyspark import Broadcast, SparkContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark import kernels, storage
+from w2v_spark import kernels, memory, storage
 from w2v_spark.schemas import (
     CORPUS_ARROW_SCHEMA,
     CORPUS_SCHEMA,
@@ -61,9 +62,8 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "write_statistics": False,
 }
 SHARD_STATS_SCHEMA = "shard int, sentences long, words long"
-# Sentences per record batch read from a corpus shard; the output buffer holds at least this
-# many pairs and grows only to fit one maximal sentence.
-READ_BATCH_SENTENCES = 8192
+# Pairs the tuple buffer holds (it grows only to fit one maximal sentence); each fill becomes
+# one Parquet row group, which bounds the memory of every reader of the shard.
 MIN_PAIR_CAPACITY = 1 << 18
 
 
@@ -179,6 +179,10 @@ class TupleStats:
     pairs: int
     words: int
     kept: int
+    seconds: float  # the task's own time, for profiling against the stage's wall time
+    kernel_seconds: float
+    pid: int
+    peak_rss_mb: float
 
 
 def generate_shard(
@@ -189,8 +193,10 @@ def generate_shard(
     Runs inside a Spark task (or anywhere: it only needs the files). ``corpus_file`` None
     means an empty shard, which still gets an (empty) tuples file.
     """
+    started = time.perf_counter()
     keep_prob, noise_prob, noise_alias = params.tables.value
     k, window = params.negative, params.window
+    kernel_seconds = 0.0
     state = kernels.derive_seed(params.seed, epoch, shard_id)
     pairs = words = kept = 0
     capacity = 0
@@ -199,14 +205,9 @@ def generate_shard(
         storage.atomic_output(out_file) as sink,
         pq.ParquetWriter(sink, TUPLE_ARROW_SCHEMA, **PARQUET_OPTIONS) as writer,
     ):
-        batches: Iterator[pa.RecordBatch] = iter(())
-        if corpus_file is not None:
-            fs, path = storage.filesystem(corpus_file)
-            batches = pq.ParquetFile(fs.open_input_file(path)).iter_batches(
-                batch_size=READ_BATCH_SENTENCES, columns=["ids"]
-            )
-        for batch in batches:
-            lists = batch.column(0)
+        groups = storage.iter_row_groups(corpus_file, ["ids"]) if corpus_file is not None else iter(())
+        for group in groups:
+            lists = group.column(0).combine_chunks()
             ids = lists.flatten().to_numpy()
             offsets = lists.offsets.to_numpy().astype(np.int64)
             offsets -= offsets[0]
@@ -221,10 +222,12 @@ def generate_shard(
                 list_offsets = np.arange(0, (capacity + 1) * k, k, dtype=np.int32)
             s = 0
             while s < len(offsets) - 1:
+                t = time.perf_counter()
                 used, n, n_kept = kernels.generate_tuples(
                     ids, offsets, s, keep_prob, noise_prob, noise_alias,
                     window, k, state, centers, targets, negs,
                 )  # fmt: skip
+                kernel_seconds += time.perf_counter() - t
                 s += used
                 kept += n_kept
                 if n:
@@ -235,7 +238,8 @@ def generate_shard(
                             [pa.array(centers[:n]), pa.array(targets[:n]), neg_lists], schema=TUPLE_ARROW_SCHEMA
                         )
                     )
-    return TupleStats(shard_id, pairs, words, kept)
+    pid, peak = memory.worker_sample()
+    return TupleStats(shard_id, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak)
 
 
 def generate_epoch(
