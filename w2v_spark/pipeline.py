@@ -161,6 +161,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     tables.destroy()
     stages["export"] = time.perf_counter() - t
     stages["training"] = sum(e["seconds"] for e in epochs)
+    mem = _memory_report(spark, worker_peaks)
     metrics = {
         "version": __version__,
         "config": cfg.to_dict(),
@@ -169,7 +170,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
         "corpus": {"sentences": sentences, "words": corpus_words, "shards": [dataclasses.asdict(s) for s in shards]},
         "stages": stages,
         "epochs": epochs,
-        "memory": _memory_report(spark, worker_peaks),
+        "memory": mem,
         "total_seconds": time.perf_counter() - t_start,
     }
     export.write_metrics(out["metrics"], metrics)
@@ -177,6 +178,11 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     log.info(
         "wrote %s (%s words x %d) in %.1f s", cfg.output, f"{vocab.size:,}", cfg.vector_size, metrics["total_seconds"]
     )
+    log.info(
+        "peak memory: driver Python %.0f MiB, driver JVM %s MiB, Python workers up to %.0f MiB (%d processes)",
+        mem["driver_python_mb"], "?" if mem["driver_jvm_mb"] is None else f"{mem['driver_jvm_mb']:.0f}",
+        mem["python_worker_max_mb"], len(mem["python_workers_mb"]),
+    )  # fmt: skip
     return metrics
 
 
