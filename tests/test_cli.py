@@ -55,6 +55,9 @@ def check_outputs(out: Path, epochs: int, keep_tuples: bool) -> None:
     for e in metrics["epochs"]:
         assert set(e) >= {"epoch", "loss", "examples", "words", "seconds", "words_per_sec"}
     assert metrics["epochs"][-1]["loss"] < metrics["epochs"][0]["loss"]
+    memory = metrics["memory"]
+    assert memory["driver_python_mb"] > 10 and memory["python_worker_max_mb"] > 10
+    assert len(memory["python_workers_mb"]) >= 1
 
     tuple_dirs = sorted(p.name for p in (out / "tuples").iterdir()) if (out / "tuples").exists() else []
     if keep_tuples:
