@@ -47,12 +47,21 @@ def tokenize(
 
 
 def check_token_pattern(spark: SparkSession, token_pattern: str) -> str | None:
-    """None if the JVM accepts ``token_pattern``, else the regex error message."""
+    """None if the JVM accepts ``token_pattern``, else the regex error message.
+
+    Compiled directly with java.util.regex through Py4J (no Spark job); a session without a
+    local JVM (Spark Connect) falls back to a one-row query.
+    """
+    jvm = getattr(spark.sparkContext, "_jvm", None) if hasattr(spark, "sparkContext") else None
     try:
-        spark.range(1).select(F.regexp_extract_all(F.lit("x"), F.lit(token_pattern), 0)).collect()
+        if jvm is not None:
+            jvm.java.util.regex.Pattern.compile(token_pattern)
+        else:
+            spark.range(1).select(F.regexp_extract_all(F.lit("x"), F.lit(token_pattern), 0)).collect()
     except Exception as e:  # Py4J/Spark errors carry the Java PatternSyntaxException text
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return first
+        text = str(e).strip()
+        lines = [line for line in text.splitlines() if "PatternSyntaxException" in line] or text.splitlines()
+        return lines[0].strip() if lines else type(e).__name__
     return None
 
 
