@@ -54,13 +54,16 @@ def test_pairs_within_window_and_negatives_outside_it():
     np.testing.assert_allclose(freq, 1 / window, atol=0.03)  # effective window uniform on 1..window
 
 
+def _zipf_corpus(seed: int, vocab: int, size: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """i.i.d. word ids with P(id) proportional to 1 / (id + shift), and their counts."""
+    p = 1.0 / (np.arange(vocab) + shift)
+    corpus = np.random.default_rng(seed).choice(vocab, size, p=p / p.sum()).astype(np.int32)
+    return corpus, np.bincount(corpus, minlength=vocab).astype(np.float64)
+
+
 def test_negative_frequencies_follow_count_to_the_075():
-    rng = np.random.default_rng(1)
     V = 1000
-    p_corpus = 1.0 / (np.arange(V) + 10.0)
-    p_corpus /= p_corpus.sum()
-    corpus = rng.choice(V, 300_000, p=p_corpus).astype(np.int32)
-    counts = np.bincount(corpus, minlength=V).astype(np.float64)
+    corpus, counts = _zipf_corpus(seed=1, vocab=V, size=300_000, shift=10.0)
     prob, alias = kernels.build_alias_table(noise_distribution(counts, 0.75))
     offsets = np.arange(0, corpus.size + 1, 50, dtype=np.int64)
     cap = 1 << 20
@@ -87,12 +90,8 @@ def test_negative_frequencies_follow_count_to_the_075():
 
 
 def test_subsampling_keeps_words_at_the_formula_rate():
-    rng = np.random.default_rng(2)
     V = 200
-    p_corpus = 1.0 / (np.arange(V) + 1.0)
-    p_corpus /= p_corpus.sum()
-    corpus = rng.choice(V, 400_000, p=p_corpus).astype(np.int32)
-    counts = np.bincount(corpus, minlength=V).astype(np.float64)
+    corpus, counts = _zipf_corpus(seed=2, vocab=V, size=400_000, shift=1.0)
     keep = keep_probabilities(counts, 1e-2)
     assert keep[0] < 0.5
     offsets = np.arange(0, corpus.size + 1, 1000, dtype=np.int64)
@@ -147,6 +146,9 @@ def test_spark_stage_writes_one_valid_shard_per_partition(spark, unique_word_cor
     assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     table = pq.read_table(path)
     assert table.num_rows == sum(s.pairs for s in stats) > 1000
+    via_spark = tuples.read_tuples(spark, str(tmp_path / "t"))  # the Hive-style folder adds `epoch`
+    assert via_spark.columns == ["center", "target", "negatives", "epoch"]
+    assert via_spark.where("epoch = 1").count() == table.num_rows
     C = table.column("center").to_numpy()
     T = table.column("target").to_numpy()
     N = np.stack(table.column("negatives").to_numpy(zero_copy_only=False))

@@ -19,7 +19,6 @@ VOCAB_SCHEMA = "word string, count long, id int"
 # corpus/part-NNNNN.parquet. ``seq`` is the sentence's position in the input, which fixes the
 # order of sentences inside a shard.
 CORPUS_ARROW_SCHEMA = pa.schema([("seq", pa.int64()), ("ids", pa.list_(pa.int32()))])
-CORPUS_SCHEMA = "seq long, ids array<int>"
 
 # Training tuples, tuples/epoch=E/part-NNNNN.parquet: one row per true skip-gram pair.
 #   center    int32   id of the center word c, the word whose embedding E[c] is trained
@@ -38,6 +37,5 @@ TRIPLE_STRUCT = StructType(
     [StructField("context", StringType()), StructField("target", StringType()), StructField("label", IntegerType())]
 )
 
-# Final vectors, saved as vectors/.
-VECTORS_SCHEMA = "word string, vector array<float>"
+# Final vectors, saved as vectors/ (Spark reads them as word string, vector array<float>).
 VECTORS_ARROW_SCHEMA = pa.schema([("word", pa.string()), ("vector", pa.list_(pa.float32()))])

@@ -73,12 +73,6 @@ def delete_dir(path: str) -> None:
         fs.delete_dir(p)
 
 
-def delete_file(path: str) -> None:
-    fs, p = filesystem(path)
-    if fs.get_file_info(p).type != pafs.FileType.NotFound:
-        fs.delete_file(p)
-
-
 def make_dirs(path: str) -> None:
     fs, p = filesystem(path)
     fs.create_dir(p, recursive=True)

@@ -32,7 +32,6 @@ from pyspark.sql import functions as F
 from w2v_spark import kernels, memory, storage
 from w2v_spark.schemas import (
     CORPUS_ARROW_SCHEMA,
-    CORPUS_SCHEMA,
     TRIPLE_STRUCT,
     TUPLE_ARROW_SCHEMA,
     TUPLE_SCHEMA,
@@ -49,7 +48,6 @@ __all__ = [
     "explode_triples",
     "generate_epoch",
     "generate_shard",
-    "read_corpus",
     "read_tuples",
     "shard",
     "write_corpus",
@@ -273,10 +271,6 @@ def epoch_dir(tuples_dir: str, epoch: int) -> str:
 def read_tuples(spark: SparkSession, path: str) -> DataFrame:
     """Tuples written by :func:`generate_epoch`; reading ``tuples/`` adds the ``epoch`` column."""
     return spark.read.schema(TUPLE_SCHEMA).parquet(storage.spark_uri(path))
-
-
-def read_corpus(spark: SparkSession, corpus_dir: str) -> DataFrame:
-    return spark.read.schema(CORPUS_SCHEMA).parquet(storage.spark_uri(corpus_dir))
 
 
 def explode_triples(tuples: DataFrame, vocab: DataFrame) -> DataFrame:
