@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+from collections.abc import Mapping
 
 
 def peak_rss_mb() -> float:
@@ -28,3 +29,9 @@ def process_peak_mb(pid: int) -> float | None:
 def worker_sample() -> tuple[int, float]:
     """(pid, peak MiB) of the calling Python worker, returned with each task's results."""
     return os.getpid(), peak_rss_mb()
+
+
+def merge_peaks(into: dict[int, float], more: Mapping[int, float]) -> None:
+    """Fold per-process peaks (pid -> MiB) into ``into``, keeping each process's maximum."""
+    for pid, peak in more.items():
+        into[pid] = max(peak, into.get(pid, 0.0))

@@ -125,9 +125,8 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
             )
         if not cfg.keep_tuples:
             storage.delete_dir(tuples.epoch_dir(out["tuples"], epoch))
-        for peaks in ({s.pid: s.peak_rss_mb for s in tstats}, result.worker_peaks):
-            for pid, peak in peaks.items():
-                worker_peaks[pid] = max(peak, worker_peaks.get(pid, 0.0))
+        memory.merge_peaks(worker_peaks, {s.pid: s.peak_rss_mb for s in tstats})
+        memory.merge_peaks(worker_peaks, result.worker_peaks)
         record = {
             "epoch": epoch,
             "loss": result.loss / result.examples,

@@ -68,8 +68,7 @@ class ShardResult:
         self.examples += other.examples
         self.seconds += other.seconds
         self.kernel_seconds += other.kernel_seconds
-        for pid, peak in other.worker_peaks.items():
-            self.worker_peaks[pid] = max(peak, self.worker_peaks.get(pid, 0.0))
+        memory.merge_peaks(self.worker_peaks, other.worker_peaks)
         return self
 
 
