@@ -36,7 +36,7 @@ def main() -> None:
     p /= p.sum()
     centers = rng.choice(V, N, p=p).astype(np.int32)
     targets = rng.choice(V, N, p=p).astype(np.int32)
-    negatives = rng.choice(V, (N, K), p=p).astype(np.int32)
+    negatives = rng.choice(V, (K, N), p=p).astype(np.int32)  # (k, n)
     speeds = {}
     for name in ("numba", "numpy"):
         times = []
@@ -44,12 +44,13 @@ def main() -> None:
             emb = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
             out = np.zeros((V, D), np.float32)
             ue, uo = np.zeros(V, np.int64), np.zeros(V, np.int64)
-            kernels.sgd_step(emb, out, centers[:10], targets[:10], negatives[:10], 0.025, 0.0, ue, uo)  # compile
+            few = np.ascontiguousarray(negatives[:, :10])
+            kernels.sgd_step(emb, out, centers[:10], targets[:10], few, 0.025, 0.0, ue, uo)  # compile
             t = time.perf_counter()
             if name == "numba":
                 kernels.sgd_step(emb, out, centers, targets, negatives, 0.025, 0.0, ue, uo)
             else:
-                numpy_sgd(emb, out, centers, targets, negatives, 0.025)
+                numpy_sgd(emb, out, centers, targets, negatives.T, 0.025)
             times.append(time.perf_counter() - t)
         speeds[name] = N / float(np.median(times))
         print(f"{name:6s} {speeds[name]:>12,.0f} pairs/s")

@@ -39,7 +39,7 @@ def reference_sgd(emb, out, centers, targets, negatives, lr_start, lr_step):
     for i, c in enumerate(centers):
         lr = lr_start + i * lr_step
         grad_c = np.zeros_like(emb[c])
-        for w, label in [(targets[i], 1.0), *[(n, 0.0) for n in negatives[i]]]:
+        for w, label in [(targets[i], 1.0), *[(n, 0.0) for n in negatives[:, i]]]:
             x = out[w] @ emb[c]
             loss += -np.log(_sigmoid(x)) if label else -np.log(_sigmoid(-x))
             g = label - _sigmoid(x)  # minus dLoss/dx
@@ -76,7 +76,7 @@ def test_sgd_step_matches_reference_on_tiny_example():
     out = rng.normal(scale=0.5, size=(V, d)).astype(np.float32)
     centers = np.array([0, 1, 0, 3], dtype=np.int32)
     targets = np.array([2, 0, 4, 3], dtype=np.int32)
-    negatives = np.array([[5, 6], [2, 2], [1, 6], [0, 4]], dtype=np.int32)
+    negatives = np.array([[5, 6], [2, 2], [1, 6], [0, 4]], dtype=np.int32).T.copy()  # (k, n)
     ref_emb, ref_out, ref_loss = reference_sgd(emb, out, centers, targets, negatives, 0.5, -0.05)
     e, o = emb.copy(), out.copy()
     ue, uo = np.zeros(V, np.int64), np.zeros(V, np.int64)
@@ -95,7 +95,7 @@ def test_sgd_step_reduces_loss_on_repeated_pairs():
     out = np.zeros((V, d), np.float32)
     centers = rng.integers(0, 10, 2000).astype(np.int32)
     targets = (centers + 10).astype(np.int32)  # planted: word i predicts word i+10
-    negatives = rng.integers(20, V, (2000, 3)).astype(np.int32)
+    negatives = rng.integers(20, V, (3, 2000)).astype(np.int32)
     ue, uo = np.zeros(V, np.int64), np.zeros(V, np.int64)
     first = kernels.sgd_step(emb, out, centers, targets, negatives, 0.1, 0.0, ue, uo)
     for _ in range(5):
@@ -109,7 +109,7 @@ def _generate(ids_by_sentence, keep, V, window, negative, seed, counts=None, cap
     weights = np.ones(V) if counts is None else counts**0.75
     prob, alias = kernels.build_alias_table(weights)
     state = kernels.derive_seed(seed)
-    C, T, N = np.empty(capacity, np.int32), np.empty(capacity, np.int32), np.empty((capacity, negative), np.int32)
+    C, T, N = np.empty(capacity, np.int32), np.empty(capacity, np.int32), np.empty((negative, capacity), np.int32)
     out_c, out_t, out_n = [], [], []
     s = 0
     while s < len(ids_by_sentence):
@@ -118,7 +118,7 @@ def _generate(ids_by_sentence, keep, V, window, negative, seed, counts=None, cap
         s += used
         out_c.append(C[:n].copy())
         out_t.append(T[:n].copy())
-        out_n.append(N[:n].copy())
+        out_n.append(N[:, :n].T.copy())
     return np.concatenate(out_c), np.concatenate(out_t), np.concatenate(out_n)
 
 

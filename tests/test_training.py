@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from w2v_spark import training
-from w2v_spark.schemas import TUPLE_ARROW_SCHEMA
+from w2v_spark.schemas import tuple_arrow_schema
 
 
 def test_init_params_follow_word2vec_and_the_seed():
@@ -39,8 +39,8 @@ def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
     path = tmp_path / "part-00000.parquet"
     table = pa.table(
         {"center": pa.array([0, 0], pa.int32()), "target": pa.array([1, 1], pa.int32()),
-         "negatives": pa.array([[2], [2]], pa.list_(pa.int32()))},
-        schema=TUPLE_ARROW_SCHEMA,
+         "negative_1": pa.array([2, 2], pa.int32())},
+        schema=tuple_arrow_schema(1),
     )  # fmt: skip
     pq.write_table(table, path)
     emb = np.ones((3, 1), np.float32)

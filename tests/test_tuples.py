@@ -15,10 +15,10 @@ def _one_sentence(sentence, keep, prob, alias, window, negative, state):
     ids = np.asarray(sentence, dtype=np.int32)
     offsets = np.array([0, len(ids)], dtype=np.int64)
     cap = max(16, len(ids) * 2 * window)
-    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((cap, negative), np.int32)
+    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((negative, cap), np.int32)
     used, n, kept = kernels.generate_tuples(ids, offsets, 0, keep, prob, alias, window, negative, state, C, T, N)
     assert used == 1
-    return C[:n], T[:n], N[:n], kept
+    return C[:n], T[:n], N[:, :n].T, kept
 
 
 def test_pairs_within_window_and_negatives_outside_it():
@@ -67,13 +67,13 @@ def test_negative_frequencies_follow_count_to_the_075():
     prob, alias = kernels.build_alias_table(noise_distribution(counts, 0.75))
     offsets = np.arange(0, corpus.size + 1, 50, dtype=np.int64)
     cap = 1 << 20
-    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((cap, 5), np.int32)
+    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((5, cap), np.int32)
     state = kernels.derive_seed(2)
     draws = np.zeros(V)
     s = 0
     while s < offsets.size - 1:
         used, n, _ = kernels.generate_tuples(corpus, offsets, s, np.ones(V), prob, alias, 2, 5, state, C, T, N)
-        draws += np.bincount(N[:n].ravel(), minlength=V)
+        draws += np.bincount(N[:, :n].ravel(), minlength=V)
         s += used
     observed = draws / draws.sum()
     noise = counts**0.75 / (counts**0.75).sum()
@@ -96,7 +96,7 @@ def test_subsampling_keeps_words_at_the_formula_rate():
     assert keep[0] < 0.5
     offsets = np.arange(0, corpus.size + 1, 1000, dtype=np.int64)
     cap = 1 << 21
-    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((cap, 1), np.int32)
+    C, T, N = np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty((1, cap), np.int32)
     prob, alias = kernels.build_alias_table(np.ones(V))
     state = kernels.derive_seed(3)
     # window=1: a kept word inside its (kept) sentence is the center of exactly two pairs.
@@ -146,12 +146,12 @@ def test_spark_stage_writes_one_valid_shard_per_partition(spark, unique_word_cor
     assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     table = pq.read_table(path)
     assert table.num_rows == sum(s.pairs for s in stats) > 1000
-    via_spark = tuples.read_tuples(spark, str(tmp_path / "t"))  # the Hive-style folder adds `epoch`
-    assert via_spark.columns == ["center", "target", "negatives", "epoch"]
+    via_spark = tuples.read_tuples(spark, str(tmp_path / "t"), negative=4)  # the Hive-style folder adds `epoch`
+    assert via_spark.columns == ["center", "target", "negative_1", "negative_2", "negative_3", "negative_4", "epoch"]
     assert via_spark.where("epoch = 1").count() == table.num_rows
     C = table.column("center").to_numpy()
     T = table.column("target").to_numpy()
-    N = np.stack(table.column("negatives").to_numpy(zero_copy_only=False))
+    N = np.stack([table.column(f"negative_{j}").to_numpy() for j in range(1, 5)], axis=1)
     assert N.shape[1] == 4
     for c, t, negs in zip(C, T, N, strict=True):
         (sc, ic), (st, it) = where[c], where[t]
@@ -173,7 +173,7 @@ def test_same_seed_epoch_and_shard_give_the_same_tuples(spark, unique_word_corpu
 
 
 def test_explode_triples_gives_the_seed_examples(spark):
-    tuple_df = spark.createDataFrame([(0, 1, [2, 3]), (1, 0, [3, 3])], tuples.TUPLE_SCHEMA)
+    tuple_df = spark.createDataFrame([(0, 1, 2, 3), (1, 0, 3, 3)], tuples.tuple_schema(2))
     vocab_df = spark.createDataFrame(
         [("a", 9, 0), ("b", 5, 1), ("c", 2, 2), ("d", 1, 3)], "word string, count long, id int"
     )

