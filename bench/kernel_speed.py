@@ -43,12 +43,11 @@ def main() -> None:
         for _ in range(3):
             emb = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
             out = np.zeros((V, D), np.float32)
-            ue, uo = np.zeros(V, np.int64), np.zeros(V, np.int64)
             few = np.ascontiguousarray(negatives[:, :10])
-            kernels.sgd_step(emb, out, centers[:10], targets[:10], few, 0.025, 0.0, ue, uo)  # compile
+            kernels.sgd_step(emb, out, centers[:10], targets[:10], few, 0.025, 0.0)  # compile
             t = time.perf_counter()
             if name == "numba":
-                kernels.sgd_step(emb, out, centers, targets, negatives, 0.025, 0.0, ue, uo)
+                kernels.sgd_step(emb, out, centers, targets, negatives, 0.025, 0.0)
             else:
                 numpy_sgd(emb, out, centers, targets, negatives.T, 0.025)
             times.append(time.perf_counter() - t)

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import training
+from w2v_spark import storage, training
 from w2v_spark.schemas import tuple_arrow_schema
 
 
@@ -25,31 +25,67 @@ def test_learning_rate_decays_linearly_over_the_run():
     assert training.learning_rate(0.025, 0.0001, 0.5) == pytest.approx((0.025 + 0.0001) / 2)
 
 
-def test_combine_averages_rows_weighted_by_updates():
-    start = np.zeros((3, 2), np.float32)
-    # shard A moved row 0 by +1 (4 updates) and row 1 by +2 (1 update); shard B moved row 0 by -1 (4 updates)
-    delta_sum = np.array([[4 * 1 + 4 * -1, 0], [1 * 2, 0], [0, 0]], np.float32)
-    updates = np.array([8.0, 1.0, 0.0])
-    combined = training.combine(start, delta_sum, updates)
-    assert combined.tolist() == [[0, 0], [2, 0], [0, 0]]  # row 1 keeps its only shard's update in full
+def _write_deltas(path, emb_delta, out_delta):
+    storage.write_arrays(str(path), np.asarray(emb_delta, np.float32), np.asarray(out_delta, np.float32))
+    return str(path)
+
+
+def test_average_is_the_plain_mean_over_all_shards(tmp_path):
+    start = np.ones((3, 2), np.float32)
+    # shard 0 moved row 0 by +2 and row 1 by +4; shard 1 moved row 0 by -2; a third shard made no file
+    files = [
+        _write_deltas(tmp_path / "a.npy", [[2, 2], [4, 0], [0, 0]], np.zeros((3, 2))),
+        _write_deltas(tmp_path / "b.npy", [[-2, -2], [0, 0], [0, 0]], [[0, 0], [0, 0], [3, 3]]),
+    ]
+    emb, out = training.average(start, start, files, shards=3)
+    # every shard trained at 3x the rate, so a row only one shard moved keeps a third of that move
+    np.testing.assert_allclose(emb, np.array([[1, 1], [1 + 4 / 3, 1], [1, 1]]), rtol=1e-6)
+    np.testing.assert_allclose(out, [[1, 1], [1, 1], [2, 2]], rtol=1e-6)
+
+
+def _tuples_file(path, centers, targets, negatives):
+    table = pa.table(
+        {"center": pa.array(centers, pa.int32()), "target": pa.array(targets, pa.int32()),
+         "negative_1": pa.array(negatives, pa.int32())},
+        schema=tuple_arrow_schema(1),
+    )  # fmt: skip
+    pq.write_table(table, path, row_group_size=3)
+    return str(path)
 
 
 def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
     """Epoch 2 of 2 starts at half the run: its first row's rate is the midpoint of the schedule."""
-    path = tmp_path / "part-00000.parquet"
-    table = pa.table(
-        {"center": pa.array([0, 0], pa.int32()), "target": pa.array([1, 1], pa.int32()),
-         "negative_1": pa.array([2, 2], pa.int32())},
-        schema=tuple_arrow_schema(1),
-    )  # fmt: skip
-    pq.write_table(table, path)
+    path = _tuples_file(tmp_path / "part-00000.parquet", [0, 0], [1, 1], [2, 2])
     emb = np.ones((3, 1), np.float32)
     out = np.zeros((3, 1), np.float32)
     schedule = training.Schedule(alpha=1.0, min_alpha=0.0, epochs=2)
-    res = training.train_shard(str(path), emb, out, epoch=2, schedule=schedule)
+    res = training.train_shard(path, emb, out, epoch=2, schedule=schedule)
     # Row 1 at progress (2 - 1 + 0/2) / 2 = 0.5: lr = 0.5, x = 0, so out[1] += (1 - 0.5) * 0.5 * emb[0] = 0.25.
     # Row 2 at progress 0.75: lr = 0.25, x = 0.25, so out[1] += (1 - sigmoid(0.25)) * 0.25.
     expected_out1 = 0.25 + (1 - 1 / (1 + np.exp(-0.25))) * 0.25
-    assert res.out_updates.tolist() == [0, 2, 2]
-    assert res.out_delta[1, 0] / res.out_updates[1] == pytest.approx(expected_out1, rel=1e-5)
-    assert res.examples == 2 and np.array_equal(emb, np.ones((3, 1), np.float32))  # inputs untouched
+    assert res.out_delta[1, 0] == pytest.approx(expected_out1, rel=1e-5)
+    assert res.stats.examples == 2 and np.array_equal(emb, np.ones((3, 1), np.float32))  # inputs untouched
+    # lr_scale multiplies every step: the first update doubles
+    doubled = training.train_shard(path, emb, out, 2, training.Schedule(1.0, 0.0, 2, lr_scale=2.0))
+    assert doubled.out_delta[1, 0] > 1.5 * res.out_delta[1, 0]
+
+
+def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 10
+    path = _tuples_file(tmp_path / "t.parquet", rng.integers(0, 4, n), rng.integers(4, 8, n), rng.integers(8, 12, n))
+    emb = ((rng.random((12, 3)) - 0.5) / 3).astype(np.float32)
+    out = np.zeros((12, 3), np.float32)
+    schedule = training.Schedule(0.1, 0.01, 1)
+    whole = training.train_shard(path, emb, out, 1, schedule)
+    # the same rows in three rounds, each starting where the last ended, give the same parameters
+    e, o = emb, out
+    sizes = []
+    for sync in range(3):
+        part = training.train_shard(path, e, o, 1, schedule, sync=sync, syncs=3)
+        e, o = e + part.emb_delta, o + part.out_delta
+        sizes.append(part.stats.examples)
+    assert sizes == [3, 3, 4]
+    np.testing.assert_allclose(e, emb + whole.emb_delta, atol=1e-6)
+    np.testing.assert_allclose(o, whole.out_delta, atol=1e-6)
+    assert part.stats.loss > 0

@@ -49,6 +49,9 @@ class TrainConfig:
     min_alpha: float = _param(0.0001, "Final learning rate; the rate decays linearly over the whole run's progress.")
     epochs: int = _param(5, "Passes over the corpus; fresh tuples are generated for every epoch.")
     seed: int = _param(1, "Seed for initialisation, subsampling, windows and negative draws.")
+    syncs_per_epoch: int = _param(
+        1, "Times per epoch the shards' parameters are averaged; more keeps many shards closer to one machine."
+    )
     max_sentence_length: int = _param(1000, "Longer lines are cut into chunks of at most this many tokens.")
     token_pattern: str = _param(DEFAULT_TOKEN_PATTERN, "Java regular expression matching one token.")
     lowercase: bool = _param(True, "Lower-case text before tokenizing.")
@@ -84,7 +87,7 @@ def _validate(c: TrainConfig) -> None:
     def fail(name: str, rule: str, value: Any) -> None:
         raise ConfigError(f"{name} must be {rule} (got {value!r}); set {flag(name)} or {name} in the config file")
 
-    for name in ("vector_size", "window", "negative", "min_count", "epochs", "max_sentence_length"):
+    for name in ("vector_size", "window", "negative", "min_count", "epochs", "max_sentence_length", "syncs_per_epoch"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             fail(name, "a positive integer", v)

@@ -226,8 +226,6 @@ def sgd_step(
     negatives: np.ndarray,
     lr_start: float,
     lr_step: float,
-    emb_updates: np.ndarray,
-    out_updates: np.ndarray,
 ) -> float:
     """One SGD pass over a batch of (center, target, negatives) rows; returns the summed loss.
 
@@ -240,8 +238,7 @@ def sgd_step(
     emb[c] is accumulated over the k+1 targets and applied once at the end of the row.
 
     The learning rate of row i is lr_start + i * lr_step (the caller maps global training
-    progress onto this linear ramp). ``emb_updates``/``out_updates`` count how often each row
-    of ``emb``/``out`` was updated, the weights used to average shards on the driver.
+    progress onto this linear ramp).
     """
     n = centers.shape[0]
     k = negatives.shape[0]
@@ -274,8 +271,6 @@ def sgd_step(
             for q in range(d):
                 grad[q] += g * ow[q]
                 ow[q] += g * ec[q]
-            out_updates[w] += 1
         for q in range(d):
             ec[q] += grad[q]
-        emb_updates[c] += 1
     return loss

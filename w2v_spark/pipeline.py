@@ -47,6 +47,7 @@ def layout(output: str) -> dict[str, str]:
             "vocab": "vocab",
             "corpus": "corpus",
             "tuples": "tuples",
+            "work": "_training",
             "vectors": "vectors",
             "text": "vectors.txt",
             "metrics": "metrics.json",
@@ -103,7 +104,8 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
     tables = sc.broadcast((keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias))
     params = tuples.TupleParams(window=cfg.window, negative=cfg.negative, seed=cfg.seed, tables=tables)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs)
+    # Every shard at `partitions` times the rate, then a plain average: see training's docstring.
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, lr_scale=float(partitions))
     emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
 
     # Stages 3b-4: fresh tuples every epoch, then training on them.
@@ -114,8 +116,9 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
         tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
         t_tuples = time.perf_counter() - t
         result = training.train_epoch(
-            sc, tuples.epoch_dir(out["tuples"], epoch), emb, theta, epoch, partitions, schedule
-        )
+            sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions, schedule,
+            cfg.syncs_per_epoch,
+        )  # fmt: skip
         emb, theta = result.emb, result.out
         seconds = time.perf_counter() - t
         if result.examples == 0:
@@ -154,6 +157,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     t = time.perf_counter()
     export.write_vectors_parquet(vocab.words, emb, out["vectors"])
     export.write_word2vec_text(out["text"], vocab.words, emb)
+    storage.delete_dir(out["work"])
     if not cfg.keep_tuples:
         storage.delete_dir(out["tuples"])
         storage.delete_dir(out["corpus"])

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -103,6 +104,20 @@ def write_text(path: str, text: str) -> None:
         fh.write(text.encode("utf-8"))
 
 
+def write_arrays(path: str, *arrays: np.ndarray) -> None:
+    """Arrays as consecutive .npy records in one file (no pickle), written atomically."""
+    with atomic_output(path) as fh:
+        for a in arrays:
+            np.lib.format.write_array(fh, np.ascontiguousarray(a), allow_pickle=False)
+
+
+def read_arrays(path: str, count: int) -> list[np.ndarray]:
+    """The first ``count`` arrays of a file written by :func:`write_arrays`."""
+    fs, p = filesystem(path)
+    with fs.open_input_stream(p) as fh:
+        return [np.lib.format.read_array(fh, allow_pickle=False) for _ in range(count)]
+
+
 def write_table(table: pa.Table, directory: str) -> None:
     """A small driver-side table as ``directory/part-00000.parquet``, readable by Spark and pyarrow.
 
@@ -126,3 +141,27 @@ def iter_row_groups(path: str, columns: Sequence[str] | None = None) -> Iterator
         reader = pq.ParquetFile(raw)
         for i in range(reader.num_row_groups):
             yield reader.read_row_group(i, columns=columns, use_threads=False)
+
+
+def num_rows(path: str) -> int:
+    """Rows of a Parquet file, from its footer."""
+    fs, p = filesystem(path)
+    with fs.open_input_file(p) as raw:
+        return int(pq.ParquetFile(raw).metadata.num_rows)
+
+
+def iter_row_range(path: str, start: int, stop: int, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
+    """Rows ``start:stop`` of a Parquet file, read one row group at a time (see iter_row_groups)."""
+    fs, p = filesystem(path)
+    with fs.open_input_file(p) as raw:
+        reader = pq.ParquetFile(raw)
+        first = 0
+        for i in range(reader.num_row_groups):
+            size = reader.metadata.row_group(i).num_rows
+            lo, hi = max(start, first), min(stop, first + size)
+            if lo < hi:
+                group = reader.read_row_group(i, columns=columns, use_threads=False)
+                yield group.slice(lo - first, hi - lo)
+            first += size
+            if first >= stop:
+                break
