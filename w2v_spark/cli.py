@@ -74,9 +74,13 @@ def train(ns: argparse.Namespace) -> int:
     cfg = resolve(load_toml(ns.config) if ns.config else {}, _flag_values(ns))
     preflight(cfg)
 
+    import threading
+
+    from w2v_spark import kernels
     from w2v_spark.pipeline import run
     from w2v_spark.session import start_session
 
+    threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
     spark = start_session(cfg.master, cfg.spark_conf)
     try:
         run(cfg, spark, started=_STARTED)
