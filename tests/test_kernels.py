@@ -127,3 +127,21 @@ def test_tuples_small_buffer_streams_the_same_pairs():
     small = _generate(sentences, keep, V, 4, 3, seed=9, capacity=4 * 2 * 40)
     for a, b in zip(big, small, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_numba_cache_dir_skips_unwritable_places(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    fallback = tmp_path / "fallback" / "numba"
+    import os
+
+    if os.access(locked, os.W_OK):  # root ignores permission bits: use only the file obstacle
+        candidates = [str(blocked / "sub"), str(fallback)]
+    else:
+        candidates = [str(locked / "sub"), str(blocked / "sub"), str(fallback)]
+    assert kernels.numba_cache_dir(candidates) == str(fallback)
+    assert fallback.is_dir()
+    assert kernels.numba_cache_dir([str(blocked / "sub")]) is None

@@ -12,8 +12,37 @@ machine, and of how Spark schedules or retries tasks.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+import numba
 import numpy as np
 from numba import njit
+
+
+def numba_cache_dir(candidates: list[str]) -> str | None:
+    """The first of ``candidates`` that is (or can be made) a writable directory, else None."""
+    for path in candidates:
+        try:
+            os.makedirs(path, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=path)  # noqa: SIM115 - closed (and deleted) at once
+            probe.close()
+            return path
+        except OSError:
+            continue
+    return None
+
+
+# Compiled kernels are cached on disk (cache=True), so every process after the first loads them
+# in a fraction of a second instead of compiling for ~10 s. numba caches next to this file, or
+# in ~/.cache; on a cluster executor neither may be writable (read-only site-packages, a
+# service account without a home), and then numba refuses to cache at all. So unless the user
+# chose a directory (NUMBA_CACHE_DIR), fall back to the first writable of those places and
+# the temporary directory.
+if not getattr(numba.config, "CACHE_DIR", "") and not os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK):
+    _home_cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "w2v-spark")
+    _tmp_cache = os.path.join(tempfile.gettempdir(), f"w2v-spark-numba-{os.getuid()}")
+    setattr(numba.config, "CACHE_DIR", numba_cache_dir([_home_cache, _tmp_cache]) or "")  # noqa: B010
 
 # SplitMix64 constants (Steele, Lea & Flood 2014). Kept as uint64 scalars so numba does all
 # the arithmetic modulo 2**64 instead of promoting to float64.
