@@ -69,11 +69,18 @@ def check_outputs(out: Path, epochs: int, keep_tuples: bool) -> None:
         assert tuple_dirs == []
 
 
-def test_train_on_the_shipped_sample(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """The shipped sample trained once, 3 epochs on 2 shards, for every test that needs a run."""
+    out = tmp_path_factory.mktemp("sample") / "run"
     r = w2v("train", "--input", str(SAMPLE), "--output", str(out), "--master", "local[2]",
             "--partitions", "2", "--epochs", "3", "--keep-tuples")  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
+    return out, r
+
+
+def test_train_on_the_shipped_sample(sample_run):
+    out, r = sample_run
     check_outputs(out, epochs=3, keep_tuples=True)
     epoch_lines = [line for line in r.stderr.splitlines() if "EPOCH" in line]
     assert len(epoch_lines) == 3 and "loss" in epoch_lines[0] and "words/s" in epoch_lines[0]
@@ -84,6 +91,85 @@ def test_train_on_the_shipped_sample(tmp_path):
     # 300k words of kernel docs, three epochs: related words come out near each other.
     near = {w for w, _ in kv.most_similar("memory", topn=10)}
     assert len({"page", "pages", "physical", "virtual", "space", "region", "regions", "mapped"} & near) >= 2, near
+    # the binary format loads in gensim with the same words and values
+    kb = gensim.models.KeyedVectors.load_word2vec_format(str(out / "vectors.bin"), binary=True)
+    assert kb.index_to_key == kv.index_to_key
+    np.testing.assert_array_equal(kb.vectors, kv.vectors)
+
+
+def test_evaluate_agrees_with_gensim_on_a_trained_run(sample_run):
+    gensim = pytest.importorskip("gensim")
+    from gensim.test.utils import datapath
+
+    out, _ = sample_run
+    analogies, pairs = datapath("questions-words.txt"), datapath("wordsim353.tsv")
+    r = w2v("evaluate", "--vectors", str(out), "--analogies", analogies, "--pairs", pairs, "--json", timeout=120)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(out / "vectors.txt"))
+    score, sections = kv.evaluate_word_analogies(analogies, restrict_vocab=300_000, case_insensitive=True)
+    total = next(s for s in sections if s["section"] == "Total accuracy")
+    (pearson, _), (spearman, _), oov = kv.evaluate_word_pairs(pairs, case_insensitive=True)
+    a, p = report["analogies"], report["pairs"]
+    assert a["total"] == len(total["correct"]) + len(total["incorrect"]) > 0
+    assert a["accuracy"] == pytest.approx(score, abs=0.005)
+    assert a["correct"] == round(a["accuracy"] * a["total"]) and set(a["sections"]) >= {"capital-common-countries"}
+    assert p["spearman"] == pytest.approx(spearman, abs=0.005)
+    assert p["pearson"] == pytest.approx(pearson, abs=0.005)
+    assert p["oov_ratio"] == pytest.approx(oov, abs=1e-6)
+    # the same through a word2vec file, and as a table
+    text = w2v("evaluate", "--vectors", str(out / "vectors.bin"), "--pairs", pairs, timeout=120)
+    assert text.returncode == 0 and f"Spearman {p['spearman']:.4f}" in text.stdout, text.stdout
+
+
+def test_neighbors_and_unknown_words(sample_run):
+    out, _ = sample_run
+    r = w2v("neighbors", "--vectors", str(out), "memory", "-k", "5", timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "memory:" and len(lines) == 6
+    sims = [float(line.split("\t")[1]) for line in lines[1:]]
+    assert sims == sorted(sims, reverse=True) and all(-1 <= x <= 1 for x in sims)
+    bad = w2v("neighbors", "--vectors", str(out), "memory", "qqqzzzunknown", timeout=120)
+    assert bad.returncode == 1 and "memory:" in bad.stdout
+    assert bad.stderr.strip() == "w2v-spark: error: not in the vocabulary (5,745 words): qqqzzzunknown" or (
+        "not in the vocabulary" in bad.stderr and bad.stderr.strip().count("\n") == 0
+    )
+
+
+def test_export_projector_and_round_trips(sample_run, tmp_path):
+    out, _ = sample_run
+    words = pq.read_table(out / "vocab").column("word").to_pylist()
+    r = w2v("export", "--vectors", str(out), "--format", "projector", "--output", str(tmp_path / "proj"), timeout=120)
+    assert r.returncode == 0, r.stderr
+    meta = (tmp_path / "proj" / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    rows = (tmp_path / "proj" / "vectors.tsv").read_text().splitlines()
+    assert meta == words and len(rows) == len(words) and len(rows[0].split("\t")) == 100
+    matrix = np.stack(pq.read_table(out / "vectors").column("vector").to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(np.array(rows[3].split("\t"), dtype=np.float32), matrix[3], rtol=1e-5)
+    # text -> binary -> text keeps every value
+    r = w2v("export", "--vectors", str(out / "vectors.txt"), "--format", "binary", "--output", str(tmp_path / "v.bin"))
+    assert r.returncode == 0, r.stderr
+    r = w2v("export", "--vectors", str(tmp_path / "v.bin"), "--format", "text", "--output", str(tmp_path / "v.txt"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "v.txt").read_bytes() == (out / "vectors.txt").read_bytes()
+
+
+def test_evaluate_and_neighbors_refuse_bad_input_in_one_line(sample_run, tmp_path):
+    out, _ = sample_run
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("memory\tpage\t7.5\n")
+    cases = [
+        (["evaluate", "--vectors", "/nonexistent", "--pairs", str(pairs)], "path '/nonexistent' does not exist"),
+        (["evaluate", "--vectors", str(out), "--analogies", "/nonexistent.txt"], "'/nonexistent.txt' does not exist"),
+        (["evaluate", "--vectors", str(out)], "nothing to evaluate; pass --analogies FILE and/or --pairs FILE"),
+        (["evaluate", "--vectors", str(pairs), "--pairs", str(pairs)], "does not start with a 'V d' word2vec header"),
+        (["neighbors", "--vectors", str(out), "memory", "-k", "0"], "-k must be a positive integer"),
+    ]
+    for argv, message in cases:
+        r = w2v(*argv, timeout=120)
+        assert r.returncode in (1, 2) and message in r.stderr, (argv, r.stderr)
+        assert r.stderr.strip().count("\n") == 0, r.stderr
 
 
 def test_spark_submit_takes_the_same_flags(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -56,6 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train word vectors", description="Train word vectors on a text corpus.")
     add_train_arguments(train)
+
+    vectors_help = "a run's output directory, or a word2vec file (binary if it ends in .bin, else text)"
+    ev = sub.add_parser(
+        "evaluate",
+        help="score vectors on word analogies and word-pair similarity",
+        description="Score vectors as word2vec's compute-accuracy and gensim's evaluators do. "
+        'gensim ships both standard sets: python -c "from gensim.test.utils import datapath; '
+        "print(datapath('questions-words.txt'), datapath('wordsim353.tsv'))\"",
+    )
+    ev.add_argument("--vectors", required=True, metavar="PATH", help=vectors_help)
+    ev.add_argument("--analogies", metavar="FILE", help="analogy questions (': section' lines, then 'a b c d')")
+    ev.add_argument("--pairs", metavar="FILE", help="word pairs with human scores ('a<TAB>b<TAB>score')")
+    ev.add_argument("--restrict-vocab", type=int, default=300_000, metavar="N",
+                    help="analogies use only the N most frequent words (default: 300000)")  # fmt: skip
+    ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    nb = sub.add_parser("neighbors", help="nearest words by cosine similarity", description="Nearest words by cosine.")
+    nb.add_argument("--vectors", required=True, metavar="PATH", help=vectors_help)
+    nb.add_argument("words", nargs="+", metavar="WORD")
+    nb.add_argument("-k", type=int, default=10, help="neighbours per word (default: 10)")
+
+    ex = sub.add_parser(
+        "export", help="write vectors in another format", description="Convert vectors to another format."
+    )
+    ex.add_argument("--vectors", required=True, metavar="PATH", help=vectors_help)
+    ex.add_argument("--format", required=True, choices=["text", "binary", "projector"],
+                    help="word2vec text, word2vec binary, or a directory with vectors.tsv and metadata.tsv "
+                    "for the TensorBoard embedding projector")  # fmt: skip
+    ex.add_argument("--output", required=True, metavar="PATH", help="file (text, binary) or directory (projector)")
     return parser
 
 
@@ -89,14 +119,91 @@ def train(ns: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(ns: argparse.Namespace) -> int:
+    import json
+
+    from w2v_spark import evaluation
+    from w2v_spark.export import read_vectors
+
+    if not ns.analogies and not ns.pairs:
+        raise ConfigError("nothing to evaluate; pass --analogies FILE and/or --pairs FILE")
+    for path in (ns.analogies, ns.pairs):
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"evaluation file {path!r} does not exist; check --analogies/--pairs")
+    if ns.restrict_vocab < 1:
+        raise ConfigError(f"--restrict-vocab must be a positive integer (got {ns.restrict_vocab})")
+    words, vectors = read_vectors(ns.vectors)
+    report: dict[str, Any] = {}
+    if ns.analogies:
+        report["analogies"] = evaluation.evaluate_analogies(
+            words, vectors, ns.analogies, restrict_vocab=ns.restrict_vocab
+        ).to_dict()
+    if ns.pairs:
+        report["pairs"] = evaluation.evaluate_pairs(words, vectors, ns.pairs).to_dict()
+    if ns.json:
+        print(json.dumps(report))
+        return 0
+    print(f"vectors: {ns.vectors} ({len(words):,} words x {vectors.shape[1]})")
+    if "analogies" in report:
+        a = report["analogies"]
+        print(f"analogies: {100 * a['accuracy']:.2f}% ({a['correct']:,} of {a['total']:,}; {a['skipped']:,} skipped)")
+        for name, sec in a["sections"].items():
+            if sec["total"]:
+                print(f"  {name:32s} {100 * sec['accuracy']:6.2f}% of {sec['total']:,}")
+    if "pairs" in report:
+        q = report["pairs"]
+        print(f"pairs: Spearman {q['spearman']:.4f}, Pearson {q['pearson']:.4f}, "
+              f"{q['pairs']:,} pairs, {q['oov_ratio']:.1f}% out of vocabulary")  # fmt: skip
+    return 0
+
+
+def neighbors(ns: argparse.Namespace) -> int:
+    from w2v_spark import evaluation
+    from w2v_spark.export import read_vectors
+
+    if ns.k < 1:
+        raise ConfigError(f"-k must be a positive integer (got {ns.k})")
+    words, vectors = read_vectors(ns.vectors)
+    unit = evaluation.unit_rows(vectors)
+    unknown = [w for w in ns.words if evaluation.find_word(words, w) is None]
+    for word in ns.words:
+        if word in unknown:
+            continue
+        print(f"{word}:")
+        for other, sim in evaluation.nearest(words, vectors, word, k=ns.k, unit=unit):
+            print(f"  {other}\t{sim:.4f}")
+    if unknown:
+        print(f"w2v-spark: error: not in the vocabulary ({len(words):,} words): {', '.join(unknown)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def export_vectors(ns: argparse.Namespace) -> int:
+    import pyarrow as pa
+
+    from w2v_spark import export
+
+    words, vectors = export.read_vectors(ns.vectors)
+    names = pa.array(words, pa.string())
+    writer = {
+        "text": export.write_word2vec_text,
+        "binary": export.write_word2vec_binary,
+        "projector": export.write_projector,
+    }[ns.format]
+    writer(ns.output, names, vectors)
+    print(f"wrote {ns.output} ({len(words):,} words x {vectors.shape[1]}, {ns.format})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log.setLevel(ns.log_level if hasattr(ns, "log_level") else "INFO")
     try:
-        if ns.command == "train":
-            return train(ns)
+        commands = {"train": train, "evaluate": evaluate, "neighbors": neighbors, "export": export_vectors}
+        if ns.command in commands:
+            return commands[ns.command](ns)
     except ConfigError as e:
         print(f"w2v-spark: error: {e}", file=sys.stderr)
         return 2

@@ -1,17 +1,23 @@
-"""Stage 5: the files people load: vectors/ (Parquet), vectors.txt (word2vec text), metrics.json.
+"""Stage 5: the files people load, and reading them back.
 
-``_SUCCESS`` is written last by the pipeline, so its presence means every output is complete.
+vectors/ (Parquet), vectors.txt (word2vec text), vectors.bin (word2vec binary, as gensim's
+``save_word2vec_format(binary=True)``), projector/ (``vectors.tsv`` + ``metadata.tsv`` for the
+TensorBoard embedding projector) and metrics.json. ``_SUCCESS`` is written last by the
+pipeline, so its presence means every output is complete.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from w2v_spark import storage
+from w2v_spark.errors import DataError
 from w2v_spark.schemas import VECTORS_ARROW_SCHEMA
 
 SUCCESS_MARKER = "_SUCCESS"
@@ -46,6 +52,94 @@ def write_word2vec_text(path: str, words: pa.StringArray, vectors: np.ndarray) -
             rows = v[start : start + 10_000].tolist()
             lines = [w + " " + row_format % tuple(r) for w, r in zip(names[start : start + 10_000], rows, strict=True)]
             fh.write("".join(lines).encode("utf-8"))
+
+
+def write_word2vec_binary(path: str, words: pa.StringArray, vectors: np.ndarray) -> None:
+    """The word2vec binary format: a ``V d`` header line, then per word ``word `` and d float32
+    (little-endian) and a newline, which is what word2vec.c and gensim write and read."""
+    v = np.asarray(vectors, dtype="<f4")
+    with storage.atomic_output(path) as fh:
+        fh.write(f"{v.shape[0]} {v.shape[1]}\n".encode())
+        for w, row in zip(words.to_pylist(), v, strict=True):
+            fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+
+
+def write_projector(directory: str, words: pa.StringArray, vectors: np.ndarray) -> None:
+    """``vectors.tsv`` (tab-separated values, no header) and ``metadata.tsv`` (one word per line)
+    for the TensorBoard embedding projector (https://projector.tensorflow.org, "Load")."""
+    v = np.asarray(vectors, dtype=np.float32)
+    row_format = "\t".join(["%.6g"] * v.shape[1]) + "\n"
+    with storage.atomic_output(storage.join(directory, "vectors.tsv")) as fh:
+        for start in range(0, v.shape[0], 10_000):
+            fh.write("".join(row_format % tuple(r) for r in v[start : start + 10_000].tolist()).encode())
+    # A word with a tab or newline would shift the projector's rows; the tokenizer never makes one.
+    names = (w.replace("\t", " ").replace("\n", " ") for w in words.to_pylist())
+    storage.write_text(storage.join(directory, "metadata.tsv"), "".join(n + "\n" for n in names))
+
+
+def read_vectors(path: str) -> tuple[list[str], np.ndarray]:
+    """Words and vectors (float32, rows in file order) from a run's output directory or a file.
+
+    A directory is read from its vectors/ Parquet table; a file in word2vec format, binary when
+    it ends in ``.bin``, else text (``V d`` header, then ``word v1 ... vd``). Raises DataError
+    with the fix when the path is not one of these.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "vectors").is_dir():
+            table = pq.read_table(p / "vectors")
+            flat = table.column("vector").combine_chunks()
+            words = table.column("word").to_pylist()
+            dim = len(flat[0]) if len(flat) else 0
+            values = flat.flatten().to_numpy().astype(np.float32)
+            return words, values.reshape(len(words), dim)
+        if (p / "vectors.txt").is_file():
+            return read_vectors(str(p / "vectors.txt"))
+        raise DataError(f"{path} has no vectors/ or vectors.txt; pass a run's output directory or a word2vec file")
+    if not p.is_file():
+        raise DataError(f"vectors path {path!r} does not exist; pass a run's output directory or a word2vec file")
+    with p.open("rb") as fh:
+        header = fh.readline().split()
+        try:
+            count, dim = int(header[0]), int(header[1])
+        except (IndexError, ValueError):
+            raise DataError(f"{path} does not start with a 'V d' word2vec header; is it a word2vec file?") from None
+        return _read_binary(fh, count, dim, path) if p.suffix == ".bin" else _read_text(fh, count, dim, path)
+
+
+def _read_text(fh: Any, count: int, dim: int, path: str) -> tuple[list[str], np.ndarray]:
+    words: list[str] = []
+    vectors = np.empty((count, dim), dtype=np.float32)
+    for i, raw in enumerate(fh):
+        if i >= count:
+            break
+        parts = raw.decode("utf-8", errors="replace").rstrip("\n").rstrip(" ").split(" ")
+        if len(parts) != dim + 1:
+            raise DataError(f"{path}: line {i + 2} has {len(parts) - 1} values, the header says {dim}")
+        words.append(parts[0])
+        vectors[i] = np.asarray(parts[1:], dtype=np.float32)
+    if len(words) != count:
+        raise DataError(f"{path}: the header says {count} words but the file has {len(words)}; is it truncated?")
+    return words, vectors
+
+
+def _read_binary(fh: Any, count: int, dim: int, path: str) -> tuple[list[str], np.ndarray]:
+    words: list[str] = []
+    vectors = np.empty((count, dim), dtype=np.float32)
+    width = 4 * dim
+    for i in range(count):
+        name = bytearray()
+        while (ch := fh.read(1)) != b" ":
+            if not ch:
+                raise DataError(f"{path}: ends after {i} of {count} words; is it truncated?")
+            if ch != b"\n":  # word2vec.c puts a newline after each vector; some writers do not
+                name += ch
+        data = fh.read(width)
+        if len(data) != width:
+            raise DataError(f"{path}: ends inside the vector of word {i + 1}; is it truncated?")
+        words.append(name.decode("utf-8", errors="replace"))
+        vectors[i] = np.frombuffer(data, dtype="<f4")
+    return words, vectors
 
 
 def write_metrics(path: str, metrics: dict[str, Any]) -> None:

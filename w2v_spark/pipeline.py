@@ -50,6 +50,7 @@ def layout(output: str) -> dict[str, str]:
             "work": "_training",
             "vectors": "vectors",
             "text": "vectors.txt",
+            "binary": "vectors.bin",
             "metrics": "metrics.json",
         }.items()
     }
@@ -157,6 +158,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     t = time.perf_counter()
     export.write_vectors_parquet(vocab.words, emb, out["vectors"])
     export.write_word2vec_text(out["text"], vocab.words, emb)
+    export.write_word2vec_binary(out["binary"], vocab.words, emb)
     storage.delete_dir(out["work"])
     if not cfg.keep_tuples:
         storage.delete_dir(out["tuples"])
