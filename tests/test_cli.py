@@ -220,3 +220,16 @@ def test_bad_token_pattern_is_reported_after_spark_starts(tmp_path):
     r = w2v("train", "--input", str(SAMPLE), "--output", str(tmp_path / "o"), "--token-pattern", "([a-z]", timeout=300)
     assert r.returncode == 2 and "token_pattern is not a valid Java regular expression" in r.stderr
     assert not (tmp_path / "o" / "_SUCCESS").exists()
+
+
+def test_plot_draws_the_loss_curve_and_a_word_map(sample_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    out, _ = sample_run
+    r = w2v("plot", "--run", str(out), "--output", str(tmp_path / "png"), "--words", "memory", "page", "kernel", "cpu")
+    assert r.returncode == 0, r.stderr
+    for name in ("loss.png", "words.png"):
+        data = (tmp_path / "png" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+    bad = w2v("plot", "--run", str(out), "--output", str(tmp_path / "x"), "--words", "memory", "qqqzzz")
+    assert bad.returncode == 2 and "not in the vocabulary: qqqzzz" in bad.stderr
+    assert not (tmp_path / "x" / "words.png").exists()

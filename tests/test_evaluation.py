@@ -119,3 +119,16 @@ def test_nearest_finds_planted_neighbours_and_rejects_unknown_words():
     assert evaluation.find_word(words, "LINUX") == 1  # else the first case-insensitive match
     with pytest.raises(KeyError):
         evaluation.nearest(words, vecs, "nonexistent")
+
+
+def test_pca_recovers_a_planted_plane():
+    from w2v_spark.plots import pca_2d
+
+    rng = np.random.default_rng(3)
+    plane = rng.normal(size=(200, 2)) * [10.0, 3.0]  # two strong directions
+    basis = np.linalg.qr(rng.normal(size=(30, 30)))[0][:2]  # embedded in 30 dimensions
+    x = plane @ basis + 0.01 * rng.normal(size=(200, 30)) + 5.0
+    xy = pca_2d(x)
+    # up to sign, PC 1 is the first planted coordinate and PC 2 the second
+    assert abs(np.corrcoef(xy[:, 0], plane[:, 0])[0, 1]) > 0.999
+    assert abs(np.corrcoef(xy[:, 1], plane[:, 1])[0, 1]) > 0.999

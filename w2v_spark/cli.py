@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="word2vec text, word2vec binary, or a directory with vectors.tsv and metadata.tsv "
                     "for the TensorBoard embedding projector")  # fmt: skip
     ex.add_argument("--output", required=True, metavar="PATH", help="file (text, binary) or directory (projector)")
+
+    pl = sub.add_parser(
+        "plot",
+        help="draw a run's loss curve and a PCA map of words (needs matplotlib)",
+        description="Write loss.png (loss per epoch) and words.png (2-D PCA of chosen words) for a run.",
+    )
+    pl.add_argument("--run", required=True, metavar="DIR", help="a run's output directory (metrics.json, vectors/)")
+    pl.add_argument("--output", metavar="DIR", help="where the PNG files go (default: the run directory)")
+    pl.add_argument("--words", nargs="+", metavar="WORD", help="words to place on the map (default: the --top first)")
+    pl.add_argument("--top", type=int, default=40, metavar="N", help="without --words: the N most frequent (40)")
     return parser
 
 
@@ -195,13 +205,50 @@ def export_vectors(ns: argparse.Namespace) -> int:
     return 0
 
 
+def plot(ns: argparse.Namespace) -> int:
+    import json
+
+    from w2v_spark import evaluation, plots
+    from w2v_spark.export import read_vectors
+
+    metrics_file = os.path.join(ns.run, "metrics.json")
+    if not os.path.isfile(metrics_file):
+        raise ConfigError(f"{ns.run!r} has no metrics.json; pass a finished run's output directory to --run")
+    if ns.top < 2:
+        raise ConfigError(f"--top must be at least 2 (got {ns.top})")
+    plots._pyplot()  # fail on a missing matplotlib before reading anything
+    out = ns.output or ns.run
+    os.makedirs(out, exist_ok=True)
+    with open(metrics_file, encoding="utf-8") as fh:
+        metrics = json.load(fh)
+    cfg = metrics.get("config", {})
+    title = f"{cfg.get('partitions', '?')} shards, {len(metrics['epochs'])} epochs"
+    plots.plot_loss(metrics["epochs"], os.path.join(out, "loss.png"), title=f"training loss ({title})")
+    words, vectors = read_vectors(ns.run)
+    if ns.words:
+        rows = [evaluation.find_word(words, w) for w in ns.words]
+        unknown = [w for w, r in zip(ns.words, rows, strict=True) if r is None]
+        if unknown:
+            raise ConfigError(f"not in the vocabulary: {', '.join(unknown)}; choose other --words")
+        chosen = [int(r) for r in rows if r is not None]
+        if len(chosen) < 2:
+            raise ConfigError("a map needs at least two --words")
+    else:
+        chosen = list(range(min(ns.top, len(words))))
+    plots.plot_words([words[i] for i in chosen], vectors[chosen], os.path.join(out, "words.png"))
+    print(f"wrote {os.path.join(out, 'loss.png')} and {os.path.join(out, 'words.png')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log.setLevel(ns.log_level if hasattr(ns, "log_level") else "INFO")
     try:
-        commands = {"train": train, "evaluate": evaluate, "neighbors": neighbors, "export": export_vectors}
+        commands = {
+            "train": train, "evaluate": evaluate, "neighbors": neighbors, "export": export_vectors, "plot": plot,
+        }  # fmt: skip
         if ns.command in commands:
             return commands[ns.command](ns)
     except ConfigError as e:
