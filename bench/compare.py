@@ -105,7 +105,7 @@ def run_ours(
         "--master", f"local[{cores}]", "--partitions", str(args.partitions or args.cores),
         "--epochs", str(args.epochs), "--vector-size", str(args.vector_size), "--window", str(args.window),
         "--negative", str(args.negative), "--min-count", str(args.min_count), "--sample", str(args.sample),
-        "--seed", "1",
+        "--seed", "1", "--syncs-per-epoch", str(args.syncs_per_epoch),
     ]  # fmt: skip
     launched = time.time()
     process, _ = run_timed(cmd, work / f"{tag}.log")
@@ -202,6 +202,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1, help="repetitions; the table shows medians")
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--partitions", type=int, default=0, help="our shards (default: --cores)")
+    p.add_argument("--syncs-per-epoch", type=int, default=1, help="our averaging rounds per epoch")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--vector-size", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
@@ -243,7 +244,18 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "corpus": {"path": str(args.corpus), "tokens": words},
         "params": {
-            k: getattr(args, k) for k in ("cores", "epochs", "vector_size", "window", "negative", "min_count", "sample")
+            k: getattr(args, k)
+            for k in (
+                "cores",
+                "partitions",
+                "syncs_per_epoch",
+                "epochs",
+                "vector_size",
+                "window",
+                "negative",
+                "min_count",
+                "sample",
+            )
         },
         "results": results,
     }

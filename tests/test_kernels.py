@@ -145,3 +145,42 @@ def test_numba_cache_dir_skips_unwritable_places(tmp_path):
     assert kernels.numba_cache_dir(candidates) == str(fallback)
     assert fallback.is_dir()
     assert kernels.numba_cache_dir([str(blocked / "sub")]) is None
+
+
+def reference_softmax(emb, out, centers, targets, lr_start, lr_step):
+    """Full-softmax cross-entropy SGD written out plainly in float64."""
+    emb, out = emb.astype(np.float64), out.astype(np.float64)
+    loss = 0.0
+    for i, (c, t) in enumerate(zip(centers, targets, strict=True)):
+        lr = lr_start + i * lr_step
+        scores = out @ emb[c]
+        p = np.exp(scores - scores.max())
+        p /= p.sum()
+        loss += -np.log(p[t])
+        g = -p
+        g[t] += 1.0  # minus dLoss/dscores
+        grad_c = g @ out
+        out += lr * np.outer(g, emb[c])
+        emb[c] += lr * grad_c
+    return emb, out, loss
+
+
+def test_softmax_step_matches_reference_and_learns():
+    rng = np.random.default_rng(7)
+    V, d = 9, 4
+    emb = rng.normal(scale=0.5, size=(V, d)).astype(np.float32)
+    out = rng.normal(scale=0.5, size=(V, d)).astype(np.float32)
+    centers = np.array([0, 3, 3, 8, 1], np.int32)
+    targets = np.array([1, 2, 2, 0, 8], np.int32)
+    ref_emb, ref_out, ref_loss = reference_softmax(emb, out, centers, targets, 0.3, -0.02)
+    e, o = emb.copy(), out.copy()
+    loss = kernels.softmax_step(e, o, centers, targets, 0.3, -0.02)
+    np.testing.assert_allclose(e, ref_emb, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(o, ref_out, rtol=1e-4, atol=1e-5)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    # a planted mapping (word i predicts word (i + 1) % V) is learned: loss falls below chance
+    many_c = np.tile(np.arange(V, dtype=np.int32), 200)
+    many_t = ((many_c + 1) % V).astype(np.int32)
+    first = kernels.softmax_step(e, o, many_c, many_t, 0.2, 0.0) / many_c.size
+    last = kernels.softmax_step(e, o, many_c, many_t, 0.2, 0.0) / many_c.size
+    assert first > last and last < 0.2 * np.log(V)

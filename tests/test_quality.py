@@ -72,3 +72,41 @@ def test_too_small_vocabulary_is_a_clear_error_and_no_success_marker(spark, tmp_
     with pytest.raises(DataError, match="only 3 words, too few for negative sampling"):
         run(cfg, spark)
     assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def _planted_run(spark, base, **overrides):
+    corpus = base / "corpus.txt"
+    if not corpus.exists():
+        _planted_corpus(corpus)
+    settings = dict(
+        input=(str(corpus),), output=str(base / "out"), partitions=2, vector_size=24, window=4,
+        negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3, overwrite=True,
+    )  # fmt: skip
+    settings.update(overrides)
+    metrics = run(TrainConfig(**settings), spark)  # type: ignore[arg-type]
+    table = pq.read_table(base / "out" / "vectors")
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
+    return metrics, table.column("word").to_pylist(), vectors
+
+
+def test_full_softmax_objective_learns_the_topics(spark, tmp_path):
+    metrics, words, vectors = _planted_run(spark, tmp_path, objective="softmax", epochs=3)
+    assert metrics["config"]["objective"] == "softmax"
+    losses = [e["loss"] for e in metrics["epochs"]]
+    assert losses[-1] < losses[0] < np.log(len(words))  # below the loss of a uniform guess
+    assert topic_purity(words, vectors) >= 0.9
+
+
+def test_full_softmax_refuses_a_large_vocabulary(spark, tmp_path, monkeypatch):
+    from w2v_spark import pipeline
+
+    monkeypatch.setattr(pipeline, "SOFTMAX_MAX_VOCAB", 50)
+    with pytest.raises(DataError, match="full softmax is limited to 50 words and the vocabulary has 100"):
+        _planted_run(spark, tmp_path, objective="softmax")
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+def test_eight_shards_keep_the_planted_structure(spark, tmp_path):
+    """Many shards must not break training: the same corpus on 8 shards stays as clean as on 2."""
+    _, words, vectors = _planted_run(spark, tmp_path, partitions=8)
+    assert topic_purity(words, vectors) >= 0.9

@@ -89,3 +89,9 @@ def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
     np.testing.assert_allclose(e, emb + whole.emb_delta, atol=1e-6)
     np.testing.assert_allclose(o, whole.out_delta, atol=1e-6)
     assert part.stats.loss > 0
+
+
+def test_shard_learning_rate_multiple():
+    assert training.shard_lr_scale(1) == 1.0  # one shard trains exactly as one machine
+    assert training.shard_lr_scale(8) == pytest.approx(4.0)
+    assert 1.5 < training.shard_lr_scale(2) < 1.6

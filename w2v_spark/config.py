@@ -28,6 +28,12 @@ def _param(default: Any, doc: str) -> Any:
 DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}_]+(?:['’][\p{L}\p{M}\p{N}_]+)*"
 
 
+OBJECTIVES = ("negative_sampling", "softmax")
+# The full softmax costs O(V d) per pair: above this vocabulary it is refused (measured in
+# bench/objectives.py: 0.26 ms per pair at 10,000 words and d=100 on one core, 600x negative sampling).
+SOFTMAX_MAX_VOCAB = 20_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """All settings of a training run. Fields carry their own docs (``field.metadata['doc']``)."""
@@ -40,7 +46,11 @@ class TrainConfig:
     partitions: int = _param(0, "Number of training shards; 0 means Spark's default parallelism (cores in local mode).")
     vector_size: int = _param(100, "Dimensionality d of the word vectors.")
     window: int = _param(5, "Maximum distance N between a center word and a context word.")
-    negative: int = _param(5, "Negative samples drawn per true (center, context) pair.")
+    objective: str = _param(
+        "negative_sampling",
+        "negative_sampling (SGNS) or softmax: the full-softmax baseline, O(V) per pair, for small vocabularies only.",
+    )
+    negative: int = _param(5, "Negative samples drawn per true (center, context) pair (unused by softmax).")
     min_count: int = _param(5, "Ignore words with a total count below this.")
     max_vocab_size: int = _param(0, "Keep only this many most frequent words (after min_count); 0 means no limit.")
     sample: float = _param(1e-3, "Subsampling threshold for frequent words (word2vec's formula); 0 disables it.")
@@ -87,11 +97,11 @@ def _validate(c: TrainConfig) -> None:
     def fail(name: str, rule: str, value: Any) -> None:
         raise ConfigError(f"{name} must be {rule} (got {value!r}); set {flag(name)} or {name} in the config file")
 
-    for name in ("vector_size", "window", "negative", "min_count", "epochs", "max_sentence_length", "syncs_per_epoch"):
+    for name in ("vector_size", "window", "min_count", "epochs", "max_sentence_length", "syncs_per_epoch"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             fail(name, "a positive integer", v)
-    for name in ("partitions", "max_vocab_size", "seed"):
+    for name in ("partitions", "max_vocab_size", "seed", "negative"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             fail(name, "a non-negative integer", v)
@@ -99,6 +109,10 @@ def _validate(c: TrainConfig) -> None:
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             fail(name, "a finite number", v)
+    if c.objective not in OBJECTIVES:
+        fail("objective", " or ".join(OBJECTIVES), c.objective)
+    if c.objective == "negative_sampling" and c.negative < 1:
+        fail("negative", "at least 1 for negative sampling (or use --objective softmax)", c.negative)
     if c.sample < 0:
         fail("sample", "0 (off) or a positive threshold such as 1e-3", c.sample)
     if c.ns_exponent < 0:

@@ -313,3 +313,52 @@ def sgd_step(
         for q in range(d):
             ec[q] += grad[q]
     return loss
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def softmax_step(
+    emb: np.ndarray,
+    out: np.ndarray,
+    centers: np.ndarray,
+    targets: np.ndarray,
+    lr_start: float,
+    lr_step: float,
+) -> float:
+    """The full-softmax baseline: one SGD pass over (center, target) pairs; returns the summed loss.
+
+    Pr(t | c) = exp(out[t] . emb[c]) / sum_j exp(out[j] . emb[c]), trained with cross-entropy,
+    so every pair touches every row of ``out``: O(V d) work per pair against O((k + 1) d) for
+    negative sampling, which is why negative sampling is the default (see bench/objectives.py).
+    Learning rates as in :func:`sgd_step`.
+    """
+    n = centers.shape[0]
+    vocab, d = out.shape
+    scores = np.empty(vocab, dtype=np.float64)
+    grad = np.empty(d, dtype=np.float32)
+    loss = 0.0
+    for i in range(n):
+        lr = lr_start + i * lr_step
+        ec = emb[centers[i]]
+        t = targets[i]
+        top = -np.inf
+        for j in range(vocab):
+            x = 0.0
+            for q in range(d):
+                x += out[j, q] * ec[q]
+            scores[j] = x
+            top = max(top, x)
+        total = 0.0
+        for j in range(vocab):
+            scores[j] = np.exp(scores[j] - top)
+            total += scores[j]
+        loss += np.log(total) - np.log(scores[t])  # -log softmax, shifted by the max for stability
+        grad[:] = 0.0
+        for j in range(vocab):
+            # g = lr * (1[j == t] - p_j): the negative gradient of the loss with respect to the score
+            g = np.float32(lr * ((1.0 if j == t else 0.0) - scores[j] / total))
+            for q in range(d):
+                grad[q] += g * out[j, q]
+                out[j, q] += g * ec[q]
+        for q in range(d):
+            ec[q] += grad[q]
+    return loss

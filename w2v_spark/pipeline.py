@@ -14,7 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from w2v_spark import __version__, export, kernels, memory, storage, training, tuples
-from w2v_spark.config import TrainConfig
+from w2v_spark.config import SOFTMAX_MAX_VOCAB, TrainConfig
 from w2v_spark.errors import ConfigError, DataError
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
 from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
@@ -94,7 +94,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     # Stage 3a: the id-encoded corpus, one file per training shard.
     t = time.perf_counter()
     words_bc = sc.broadcast(vocab.words)
-    shards = tuples.write_corpus(tuples.shard(tuples.encode(tokens, words_bc), partitions), out["corpus"])
+    shards = tuples.write_corpus(tuples.shard(tuples.encode(tokens, words_bc), partitions, cfg.seed), out["corpus"])
     words_bc.destroy()
     tokens.unpersist()
     corpus_words = sum(s.words for s in shards)
@@ -104,9 +104,11 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
 
     noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
     tables = sc.broadcast((keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias))
-    params = tuples.TupleParams(window=cfg.window, negative=cfg.negative, seed=cfg.seed, tables=tables)
-    # Every shard at `partitions` times the rate, then a plain average: see training's docstring.
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, lr_scale=float(partitions))
+    softmax = cfg.objective == "softmax"
+    negative = 0 if softmax else cfg.negative  # the softmax needs no negatives in its tuples
+    params = tuples.TupleParams(window=cfg.window, negative=negative, seed=cfg.seed, tables=tables)
+    lr_scale = training.shard_lr_scale(partitions)
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, lr_scale=lr_scale, softmax=softmax)
     emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
 
     # Stages 3b-4: fresh tuples every epoch, then training on them.
@@ -194,8 +196,13 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
 def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
     if size == 0:
         raise DataError(f"no word occurs at least min_count={cfg.min_count} times; add text or lower --min-count")
+    if cfg.objective == "softmax" and size > SOFTMAX_MAX_VOCAB:
+        raise DataError(
+            f"the full softmax is limited to {SOFTMAX_MAX_VOCAB:,} words and the vocabulary has {size:,}; "
+            f"set --max-vocab-size {SOFTMAX_MAX_VOCAB}, raise --min-count, or use --objective negative_sampling"
+        )
     need = 2 * cfg.window + 2
-    if size < need:
+    if cfg.objective == "negative_sampling" and size < need:
         raise DataError(
             f"the vocabulary has only {size} words, too few for negative sampling with window={cfg.window} "
             f"(needs at least {need}); add text, lower --min-count or lower --window"

@@ -16,8 +16,8 @@ TOKENS_SCHEMA = "tokens array<string>"
 VOCAB_SCHEMA = "word string, count long, id int"
 
 # Id-encoded sentences (out-of-vocabulary words removed), one file per training shard under
-# corpus/part-NNNNN.parquet. ``seq`` is the sentence's position in the input, which fixes the
-# order of sentences inside a shard.
+# corpus/part-NNNNN.parquet. ``seq`` is the sentence's position in the input; sentences are
+# stored (and trained) in the order of a hash of (seq, seed), a reproducible shuffle.
 CORPUS_ARROW_SCHEMA = pa.schema([("seq", pa.int64()), ("ids", pa.list_(pa.int32()))])
 
 # Training tuples, tuples/epoch=E/part-NNNNN.parquet: one row per true skip-gram pair.

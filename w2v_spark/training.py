@@ -8,14 +8,16 @@ Parameters move through files in the output directory rather than through Spark'
 channels (broadcast and result serialisation): measured on 8 shards of 35k x 100, a round's
 exchange took 0.3 s that way against 1.1 s with a broadcast and ``treeAggregate``.
 
-Why every shard trains at ``partitions`` times the learning rate and the deltas are plainly
-averaged: while a row's updates are small and add up linearly, P shards at lr * P averaged
-move it exactly as far as one machine at lr over all P shards' data (and with the same SGD
-noise); where a row's updates saturate (a frequent word reaching its optimum within a shard),
-each shard stops at that optimum and the average stays there instead of overshooting it.
-Averaging at the plain learning rate instead moves every row 1/P as far per epoch as one
-machine would, which is how Spark MLlib's Word2Vec loses quality as partitions grow. Measured
-in ``docs/averaging-experiments.md``.
+Why every shard trains at a multiple of the learning rate and the deltas are plainly averaged
+over all P shards: averaged at the plain rate, P shards move every row 1/P as far per epoch as
+one machine would (each saw 1/P of the data), which is how Spark MLlib's Word2Vec loses quality
+as partitions grow. While a row's updates are small and add up linearly, P shards at P times
+the rate, averaged, move it exactly as far as one machine over all the data, with the same SGD
+noise; where a row saturates (a frequent word reaching its optimum within a shard), each shard
+stops at the optimum and the average stays there instead of overshooting, as summing would.
+But a shard at P times the rate also drifts further within a round, and that costs accuracy:
+measured on the benchmark corpus, P^(2/3) (1.6 at 2 shards, 4 at 8) beat both P and lower
+multiples at 2 and 8 shards (``shard_lr_scale``; docs/averaging-experiments.md has the runs).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def init_params(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarra
     return emb, np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
+def shard_lr_scale(partitions: int) -> float:
+    """The multiple of the learning rate every shard trains at: P^(2/3), 1 for one shard."""
+    return float(np.power(float(partitions), 2.0 / 3.0))
+
+
 def learning_rate(alpha: float, min_alpha: float, progress: float) -> float:
     """Linear decay from alpha at progress 0 to min_alpha at progress 1 (of the whole run)."""
     return alpha - (alpha - min_alpha) * progress
@@ -49,6 +56,7 @@ class Schedule:
     min_alpha: float
     epochs: int
     lr_scale: float = 1.0  # every shard's learning rate is multiplied by this (the number of shards)
+    softmax: bool = False  # the full-softmax objective instead of negative sampling
 
 
 @dataclass
@@ -118,7 +126,10 @@ def train_shard(
         progress = (epoch - 1 + done / max(n, 1)) / schedule.epochs
         lr0 = scale * learning_rate(schedule.alpha, schedule.min_alpha, progress)
         t = time.perf_counter()
-        loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop)
+        if schedule.softmax:
+            loss += kernels.softmax_step(emb, out, centers, targets, lr0, -drop)
+        else:
+            loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop)
         kernel_seconds += time.perf_counter() - t
         done += len(batch)
     emb -= start_emb  # the trained copies become deltas in place: no extra V x d arrays
