@@ -68,7 +68,15 @@ class TrainConfig:
     keep_tuples: bool = _param(
         False, "Keep tuples/epoch=E/ and corpus/ after training (deleted by default to save disk)."
     )
-    overwrite: bool = _param(False, "Replace a non-empty output directory.")
+    overwrite: bool = _param(
+        False, "Replace an existing output directory (the old run stays in place until the new one is complete)."
+    )
+    resume: bool = _param(
+        False, "Continue an unfinished run (DIR.inprogress) from its newest checkpoint; start afresh if there is none."
+    )
+    keep_checkpoints: int = _param(
+        2, "Checkpoints (E and Theta after an epoch) kept while training; all are deleted when the run succeeds."
+    )
     spark_conf: tuple[tuple[str, str], ...] = _param(
         (), "Extra Spark settings, from the [spark] table of the config file or --conf KEY=VALUE."
     )
@@ -101,7 +109,7 @@ def _validate(c: TrainConfig) -> None:
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             fail(name, "a positive integer", v)
-    for name in ("partitions", "max_vocab_size", "seed", "negative"):
+    for name in ("partitions", "max_vocab_size", "seed", "negative", "keep_checkpoints"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             fail(name, "a non-negative integer", v)

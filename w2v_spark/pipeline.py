@@ -13,7 +13,7 @@ from typing import Any
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from w2v_spark import __version__, export, kernels, memory, storage, training, tuples
+from w2v_spark import __version__, checkpoints, export, kernels, memory, storage, training, tuples
 from w2v_spark.config import SOFTMAX_MAX_VOCAB, TrainConfig
 from w2v_spark.errors import ConfigError, DataError
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
@@ -23,7 +23,10 @@ log = logging.getLogger("w2v_spark")
 
 
 def preflight(cfg: TrainConfig) -> None:
-    """Checks that need no Spark: inputs exist, the output directory may be written."""
+    """Checks that need no Spark: inputs exist, the output may be written, a resume is possible.
+
+    Never changes anything: a refused run leaves the output and the staging directory as they were.
+    """
     for path in cfg.input:
         if "://" in path and not path.startswith("file://"):
             continue  # remote: Spark will tell
@@ -33,10 +36,26 @@ def preflight(cfg: TrainConfig) -> None:
                 raise ConfigError(f"input pattern {path!r} matches no file; check --input")
         elif not storage.exists(local):
             raise ConfigError(f"input path {path!r} does not exist; check --input")
+    staging = checkpoints.staging_dir(cfg.output)
+    complete = storage.exists(storage.join(cfg.output, export.SUCCESS_MARKER))
     if storage.is_nonempty_dir(cfg.output) and not cfg.overwrite:
+        if cfg.resume and complete:
+            raise ConfigError(
+                f"output directory {cfg.output!r} already holds a finished run; pass --overwrite to train it again"
+            )
+        if not cfg.resume:
+            raise ConfigError(
+                f"output directory {cfg.output!r} is not empty; "
+                "pass --overwrite to replace it or choose another --output"
+            )
+    if storage.exists(staging) and not (cfg.resume or cfg.overwrite):
         raise ConfigError(
-            f"output directory {cfg.output!r} is not empty; pass --overwrite to replace it or choose another --output"
+            f"{staging} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
         )
+    if cfg.resume:
+        found = checkpoints.latest(staging)
+        if found is not None:
+            checkpoints.check_compatible(found, cfg)
 
 
 def layout(output: str) -> dict[str, str]:
@@ -72,10 +91,16 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
             cfg.output, sc.master,
         )  # fmt: skip
     cfg = dataclasses.replace(cfg, partitions=partitions)
-    out = layout(cfg.output)
-    if cfg.overwrite:
-        storage.delete_dir(cfg.output)
-    storage.make_dirs(cfg.output)
+    # Everything is written to the staging directory beside the output and moved into place at
+    # the end (see checkpoints.py); the output directory itself is only touched by that move.
+    staging = checkpoints.staging_dir(cfg.output)
+    resume_from = checkpoints.latest(staging) if cfg.resume else None
+    if resume_from is not None:
+        checkpoints.check_compatible(resume_from, cfg)  # now with partitions resolved
+    else:
+        storage.delete_dir(staging)
+    storage.make_dirs(staging)
+    out = layout(staging)
 
     # Stages 1-2: tokens and vocabulary.
     t = time.perf_counter()
@@ -109,12 +134,20 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     params = tuples.TupleParams(window=cfg.window, negative=negative, seed=cfg.seed, tables=tables)
     lr_scale = training.shard_lr_scale(partitions)
     schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, lr_scale=lr_scale, softmax=softmax)
-    emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
+    epochs: list[dict[str, Any]] = []
+    if resume_from is None:
+        emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
+    else:
+        # Everything above is recomputed identically from the input; training goes on from the
+        # checkpoint, and every later epoch draws from (seed, epoch, shard) as it would have.
+        emb, theta = resume_from.load()
+        epochs = list(resume_from.state["epochs"])
+        log.info("resuming after epoch %d from %s", resume_from.epoch, resume_from.path)
+    fingerprint = checkpoints.fingerprint(cfg)
 
     # Stages 3b-4: fresh tuples every epoch, then training on them.
-    epochs: list[dict[str, Any]] = []
     worker_peaks: dict[int, float] = {}
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(len(epochs) + 1, cfg.epochs + 1):
         t = time.perf_counter()
         tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
         t_tuples = time.perf_counter() - t
@@ -155,19 +188,24 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
             epoch, cfg.epochs, record["loss"], f"{result.examples:,}", f"{record['words_per_sec']:,.0f}",
             seconds, t_tuples, seconds - t_tuples,
         )  # fmt: skip
+        if cfg.keep_checkpoints:
+            state = {"fingerprint": fingerprint, "epochs": epochs}
+            checkpoints.save(staging, epoch, emb, theta, state, keep=cfg.keep_checkpoints)
 
-    # Stage 5: outputs, _SUCCESS last.
+    trained = cfg.epochs - (0 if resume_from is None else resume_from.epoch)
+    # Stage 5: outputs, _SUCCESS last, then the whole directory moves into place.
     t = time.perf_counter()
     export.write_vectors_parquet(vocab.words, emb, out["vectors"])
     export.write_word2vec_text(out["text"], vocab.words, emb)
     export.write_word2vec_binary(out["binary"], vocab.words, emb)
     storage.delete_dir(out["work"])
+    storage.delete_dir(checkpoints.checkpoint_dir(staging))
     if not cfg.keep_tuples:
         storage.delete_dir(out["tuples"])
         storage.delete_dir(out["corpus"])
     tables.destroy()
     stages["export"] = time.perf_counter() - t
-    stages["training"] = sum(e["seconds"] for e in epochs)
+    stages["training"] = sum(e["seconds"] for e in epochs[len(epochs) - trained :])
     mem = _memory_report(spark, worker_peaks)
     metrics = {
         "version": __version__,
@@ -177,11 +215,13 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
         "corpus": {"sentences": sentences, "words": corpus_words, "shards": [dataclasses.asdict(s) for s in shards]},
         "stages": stages,
         "epochs": epochs,
+        "resumed_from_epoch": None if resume_from is None else resume_from.epoch,
         "memory": mem,
         "total_seconds": time.perf_counter() - t_start,
     }
     export.write_metrics(out["metrics"], metrics)
-    export.mark_success(cfg.output)
+    export.mark_success(staging)
+    checkpoints.publish(staging, cfg.output)
     log.info(
         "wrote %s (%s words x %d) in %.1f s", cfg.output, f"{vocab.size:,}", cfg.vector_size, metrics["total_seconds"]
     )

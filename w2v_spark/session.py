@@ -17,6 +17,10 @@ DEFAULT_SPARK_CONF: dict[str, str] = {
     # measured, the first RDD job took 1.48 s with its own pool and 0.15 s sharing. The cost is
     # longer Python tracebacks from failed SQL tasks, which the CLI cuts to one line anyway.
     "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",
+    # How text files are split into input partitions decides each sentence's position, hence
+    # its shard and its place in the shard's shuffled order. Spark sizes splits by the number of
+    # cores by default; a fixed count makes the split (and the vectors) the same on 1 core or 100.
+    "spark.sql.files.minPartitionNum": "16",
 }
 
 # Local mode only, where this process launches the JVM that does all the work. The throughput
