@@ -23,7 +23,7 @@ SMALL = ["--partitions", "2", "--vector-size", "32", "--epochs", "4", "--min-cou
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "small.txt"
+    path: Path = tmp_path_factory.mktemp("corpus") / "small.txt"
     with open(path, "w") as fh, gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
         fh.writelines(line for _, line in zip(range(12_000), src, strict=False))
     return path
@@ -32,7 +32,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(corpus, tmp_path_factory) -> Path:
     """One uninterrupted run on local[2] that the others are compared with."""
-    out = tmp_path_factory.mktemp("ref") / "run"
+    out: Path = tmp_path_factory.mktemp("ref") / "run"
     r = w2v("train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
