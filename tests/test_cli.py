@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import REPO, SAMPLE
-
-ENV = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+from tests.conftest import ENV, REPO, SAMPLE, w2v
 
 
-def w2v(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed (pip install -e .)")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=ENV, check=False)
-
-
-def check_outputs(out: Path, epochs: int, keep_tuples: bool) -> None:
+def check_outputs(out: Path, epochs: int, keep_tuples: bool, min_count: int = 5, vector_size: int = 100) -> None:
     assert (out / "_SUCCESS").exists()
     newest_other = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.name != "_SUCCESS")
     assert (out / "_SUCCESS").stat().st_mtime_ns >= newest_other, "_SUCCESS must be written last"
@@ -35,18 +25,18 @@ def check_outputs(out: Path, epochs: int, keep_tuples: bool) -> None:
     ids, counts = vocab.column("id").to_numpy(), vocab.column("count").to_numpy()
     V = vocab.num_rows
     assert ids.tolist() == list(range(V))
-    assert np.all(np.diff(counts) <= 0) and counts.min() >= 5
+    assert np.all(np.diff(counts) <= 0) and counts.min() >= min_count
 
     vectors = pq.read_table(out / "vectors")
     assert vectors.schema.names == ["word", "vector"] and vectors.num_rows == V
     assert vectors.column("word").to_pylist() == vocab.column("word").to_pylist()
     matrix = np.stack(vectors.column("vector").to_numpy(zero_copy_only=False))
-    assert matrix.shape == (V, 100) and np.all(np.isfinite(matrix))
+    assert matrix.shape == (V, vector_size) and np.all(np.isfinite(matrix))
 
     lines = (out / "vectors.txt").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == f"{V} 100" and len(lines) == V + 1
+    assert lines[0] == f"{V} {vector_size}" and len(lines) == V + 1
     first = lines[1].split(" ")
-    assert first[0] == vocab.column("word")[0].as_py() and len(first) == 101
+    assert first[0] == vocab.column("word")[0].as_py() and len(first) == vector_size + 1
     np.testing.assert_allclose(np.array(first[1:], dtype=np.float32), matrix[0])
 
     metrics = json.loads((out / "metrics.json").read_text())

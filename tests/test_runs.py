@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -11,47 +10,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from tests.conftest import SAMPLE
-from tests.test_cli import ENV, w2v
-from w2v_spark.export import read_vectors
-
-SMALL = ["--partitions", "2", "--vector-size", "32", "--epochs", "4", "--min-count", "3"]
+from tests.conftest import ENV, SAMPLE, SMALL, max_diff, w2v
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    path: Path = tmp_path_factory.mktemp("corpus") / "small.txt"
-    with open(path, "w") as fh, gzip.open(SAMPLE, "rt", encoding="utf-8") as src:
-        fh.writelines(line for _, line in zip(range(12_000), src, strict=False))
-    return path
-
-
-@pytest.fixture(scope="module")
-def reference(corpus, tmp_path_factory) -> Path:
-    """One uninterrupted run on local[2] that the others are compared with."""
-    out: Path = tmp_path_factory.mktemp("ref") / "run"
-    r = w2v("train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
-def max_diff(a: Path, b: Path) -> float:
-    wa, va = read_vectors(str(a))
-    wb, vb = read_vectors(str(b))
-    assert wa == wb
-    return float(np.abs(va - vb).max())
-
-
-def test_same_seed_gives_the_same_vectors_on_one_core_or_two(corpus, reference, tmp_path):
+def test_same_seed_gives_the_same_vectors_on_one_core_or_two(small_corpus, reference, tmp_path):
     out = tmp_path / "one-core"
-    r = w2v("train", "--input", str(corpus), "--output", str(out), "--master", "local[1]", *SMALL)
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[1]", *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
     assert max_diff(reference, out) <= 1e-6
     other = tmp_path / "other-seed"
-    r = w2v("train", "--input", str(corpus), "--output", str(other), "--master", "local[2]", *SMALL, "--seed", "2")
+    r = w2v(
+        "train", "--input", str(small_corpus), "--output", str(other), "--master", "local[2]", *SMALL, "--seed", "2"
+    )
     assert r.returncode == 0 and max_diff(reference, other) > 1e-3  # the seed does matter
 
 
@@ -74,17 +44,17 @@ def _kill_when(proc: subprocess.Popen[str], ready: Path, timeout: float = 300) -
     proc.wait()
 
 
-def test_killed_after_the_second_checkpoint_and_resumed_gives_the_same_vectors(corpus, reference, tmp_path):
+def test_killed_after_the_second_checkpoint_and_resumed_gives_the_same_vectors(small_corpus, reference, tmp_path):
     out = tmp_path / "run"
     staging = Path(str(out) + ".inprogress")
-    proc = _start(corpus, out)
+    proc = _start(small_corpus, out)
     _kill_when(proc, staging / "checkpoints" / "epoch=2")
     assert not (out / "_SUCCESS").exists() and not out.exists()  # nothing that looks finished
 
-    again = w2v("train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL)
+    again = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL)
     assert again.returncode == 2 and "holds an unfinished run; pass --resume" in again.stderr
 
-    r = w2v("train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL, "--resume")
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL, "--resume")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resuming after epoch 2" in r.stderr or "resuming after epoch 3" in r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -93,33 +63,35 @@ def test_killed_after_the_second_checkpoint_and_resumed_gives_the_same_vectors(c
     assert not staging.exists() and not (out / "checkpoints").exists()
 
 
-def test_resume_with_different_settings_is_refused(corpus, tmp_path):
+def test_resume_with_different_settings_is_refused(small_corpus, tmp_path):
     out = tmp_path / "run"
     staging = Path(str(out) + ".inprogress")
-    proc = _start(corpus, out)
+    proc = _start(small_corpus, out)
     _kill_when(proc, staging / "checkpoints" / "epoch=1")
-    r = w2v("train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL,
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL,
             "--window", "3", "--resume", timeout=60)  # fmt: skip
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "settings differ (window: 5 then, 3 now)" in r.stderr, r.stderr
     assert (staging / "checkpoints" / "epoch=1" / "model.npy").exists()  # refusing changed nothing
 
 
-def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(corpus, reference, tmp_path):
+def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(small_corpus, reference, tmp_path):
     base = tmp_path / "runs"
     day1, day2 = base / "run_date=2026-11-24", base / "run_date=2026-11-25"
     for day in (day1, day2):
-        r = w2v("train", "--input", str(corpus), "--output", str(day), "--master", "local[2]", *SMALL, "--seed", "5")
+        r = w2v(
+            "train", "--input", str(small_corpus), "--output", str(day), "--master", "local[2]", *SMALL, "--seed", "5"
+        )
         assert r.returncode == 0, r.stderr[-3000:]
     before = {p: p.stat().st_mtime_ns for p in day1.rglob("*")}
 
     # a rerun of day 2 killed half-way: day 2's old output is still whole and complete
-    proc = _start(corpus, day2, "--overwrite")
+    proc = _start(small_corpus, day2, "--overwrite")
     _kill_when(proc, Path(str(day2) + ".inprogress") / "checkpoints" / "epoch=1")
     assert (day2 / "_SUCCESS").exists() and max_diff(day2, day1) <= 1e-6
 
     # the rerun that finishes replaces day 2, with seed 1 now, and nothing else
-    r = w2v("train", "--input", str(corpus), "--output", str(day2), "--master", "local[2]", *SMALL, "--overwrite")
+    r = w2v("train", "--input", str(small_corpus), "--output", str(day2), "--master", "local[2]", *SMALL, "--overwrite")
     assert r.returncode == 0, r.stderr[-3000:]
     assert max_diff(day2, reference) <= 1e-6
     assert {p: p.stat().st_mtime_ns for p in day1.rglob("*")} == before

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "for the TensorBoard embedding projector")  # fmt: skip
     ex.add_argument("--output", required=True, metavar="PATH", help="file (text, binary) or directory (projector)")
 
+    pk = sub.add_parser(
+        "package",
+        help="write the zip and entry point for spark-submit --py-files",
+        description="Write w2v_spark-<version>.zip (for --py-files) and train.py (for spark-submit) into DIR.",
+    )
+    pk.add_argument("--output", required=True, metavar="DIR")
+
     pl = sub.add_parser(
         "plot",
         help="draw a run's loss curve and a PCA map of words (needs matplotlib)",
@@ -240,6 +247,15 @@ def plot(ns: argparse.Namespace) -> int:
     return 0
 
 
+def package(ns: argparse.Namespace) -> int:
+    from w2v_spark.package import build
+
+    archive, entry = build(ns.output)
+    print(f"wrote {archive} and {entry}")
+    print(f"submit with: spark-submit --py-files {archive} {entry} --input ... --output ...")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -248,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {
             "train": train, "evaluate": evaluate, "neighbors": neighbors, "export": export_vectors, "plot": plot,
+            "package": package,
         }  # fmt: skip
         if ns.command in commands:
             return commands[ns.command](ns)

@@ -147,6 +147,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
 
     # Stages 3b-4: fresh tuples every epoch, then training on them.
     worker_peaks: dict[int, float] = {}
+    packages: set[str] = set()
     for epoch in range(len(epochs) + 1, cfg.epochs + 1):
         t = time.perf_counter()
         tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
@@ -165,6 +166,7 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
         if not cfg.keep_tuples:
             storage.delete_dir(tuples.epoch_dir(out["tuples"], epoch))
         memory.merge_peaks(worker_peaks, {s.pid: s.peak_rss_mb for s in tstats})
+        packages.update(s.package for s in tstats)
         memory.merge_peaks(worker_peaks, result.worker_peaks)
         record = {
             "epoch": epoch,
@@ -211,6 +213,8 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
         "version": __version__,
         "config": cfg.to_dict(),
         "spark": {"version": spark.version, "master": sc.master},
+        # where the executors' Python workers found w2v_spark: a --py-files zip, or an install
+        "executor_package_paths": sorted(packages),
         "vocab_size": vocab.size,
         "corpus": {"sentences": sentences, "words": corpus_words, "shards": [dataclasses.asdict(s) for s in shards]},
         "stages": stages,

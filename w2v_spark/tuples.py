@@ -15,6 +15,7 @@ rename, so a half-written file never appears under the final name.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -186,6 +187,7 @@ class TupleStats:
     kernel_seconds: float
     pid: int
     peak_rss_mb: float
+    package: str = ""  # where the task's w2v_spark came from (an installed copy, or a --py-files zip)
 
 
 def generate_shard(
@@ -239,7 +241,10 @@ def generate_shard(
                     columns = [centers[:n], targets[:n], *negs[:, :n]]  # views, no copies
                     writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=schema))
     pid, peak = memory.worker_sample()
-    return TupleStats(shard_id, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak)
+    return TupleStats(
+        shard_id, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak,
+        os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))),
+    )  # fmt: skip
 
 
 def generate_epoch(

@@ -1,0 +1,129 @@
+"""On real Spark clusters: a standalone master and workers on loopback, and local-cluster mode.
+
+The standalone cluster is started from the installed pyspark (sbin/spark-daemon.sh), the job
+is submitted as users submit it (``w2v-spark package`` + spark-submit --py-files), and the
+cluster is stopped afterwards whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from tests.conftest import ENV, SMALL, max_diff, w2v
+from tests.test_cli import check_outputs
+
+SPARK_HOME = Path(pyspark.__file__).parent
+MASTER = "org.apache.spark.deploy.master.Master"
+WORKER = "org.apache.spark.deploy.worker.Worker"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Standalone:
+    """A master and ``workers`` one-core workers on 127.0.0.1, each its own daemon process."""
+
+    def __init__(self, base: Path, workers: int) -> None:
+        self.base = base
+        self.workers = workers
+        self.port = _free_port()
+        self.url = f"spark://127.0.0.1:{self.port}"
+        self.env = {
+            **ENV, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOG_DIR": str(base / "logs"),
+            "SPARK_PID_DIR": str(base / "pids"), "SPARK_WORKER_DIR": str(base / "work"),
+            "PYSPARK_PYTHON": sys.executable,
+        }  # fmt: skip
+
+    def daemon(self, action: str, cls: str, instance: int, *args: str) -> None:
+        cmd = [str(SPARK_HOME / "sbin" / "spark-daemon.sh"), action, cls, str(instance), *args]
+        subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=60)
+
+    def _wait_for(self, pattern: str, glob: str, count: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            logs = [p.read_text(errors="replace") for p in (self.base / "logs").glob(glob)]
+            if sum(pattern in text for text in logs) >= count:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"standalone cluster: {pattern!r} not seen in {glob} logs")
+
+    def start(self) -> None:
+        self.daemon("start", MASTER, 1, "--host", "127.0.0.1", "--port", str(self.port),
+                    "--webui-port", str(_free_port()))  # fmt: skip
+        self._wait_for("Starting Spark master at", "*Master*.out", 1)
+        for i in range(1, self.workers + 1):
+            self.daemon("start", WORKER, i, "--host", "127.0.0.1", "--cores", "1", "--memory", "1536m",
+                        "--webui-port", str(_free_port()), self.url)  # fmt: skip
+        self._wait_for("Successfully registered with master", "*Worker*.out", self.workers)
+
+    def stop(self) -> None:
+        for i in range(1, self.workers + 1):
+            subprocess.run([str(SPARK_HOME / "sbin" / "spark-daemon.sh"), "stop", WORKER, str(i)],
+                           env=self.env, capture_output=True, timeout=60, check=False)  # fmt: skip
+        subprocess.run([str(SPARK_HOME / "sbin" / "spark-daemon.sh"), "stop", MASTER, "1"],
+                       env=self.env, capture_output=True, timeout=60, check=False)  # fmt: skip
+
+    def submit(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+        cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", self.url, *args]
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory) -> Iterator[Standalone]:
+    cluster = Standalone(tmp_path_factory.mktemp("standalone"), workers=2)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> tuple[Path, Path]:
+    out = tmp_path_factory.mktemp("package")
+    r = w2v("package", "--output", str(out), timeout=60)
+    assert r.returncode == 0, r.stderr
+    (archive,) = out.glob("w2v_spark-*.zip")
+    return archive, out / "train.py"
+
+
+def test_package_zip_trains_on_a_standalone_cluster(standalone, package, small_corpus, reference, tmp_path):
+    archive, entry = package
+    out = tmp_path / "run"
+    r = standalone.submit("--py-files", str(archive), "--conf", "spark.executor.memory=1g", str(entry),
+                          "--input", str(small_corpus), "--output", str(out), *SMALL)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-4000:]
+    check_outputs(out, epochs=4, keep_tuples=False, min_count=3, vector_size=32)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["spark"]["master"] == standalone.url
+    # the executors ran the shipped zip, not an installed copy
+    paths = metrics["executor_package_paths"]
+    assert paths and all(p.endswith(archive.name) for p in paths), paths
+    # two single-core executors in separate processes train the same vectors as local mode
+    assert max_diff(out, reference) <= 1e-6
+
+
+def test_local_cluster_gives_the_same_vectors_as_local_mode(small_corpus, reference, tmp_path):
+    out = tmp_path / "run"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local-cluster[2,1,1024]", *SMALL)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert json.loads((out / "metrics.json").read_text())["spark"]["master"] == "local-cluster[2,1,1024]"
+    assert max_diff(out, reference) <= 1e-6
+
+
+def test_the_entry_point_in_the_repository_is_the_packaged_one():
+    from w2v_spark.package import ENTRY_POINT
+
+    assert (Path(__file__).resolve().parent.parent / "jobs" / "train.py").read_text() == ENTRY_POINT
