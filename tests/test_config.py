@@ -85,3 +85,11 @@ def test_missing_input_and_output_are_named():
         resolve({}, {"output": "o"})
     with pytest.raises(ConfigError, match="no output directory"):
         resolve({}, {"input": ("x",)})
+
+
+def test_every_shipped_config_file_loads_and_validates():
+    for path in sorted((REPO / "conf").glob("*.toml")):
+        cfg = resolve(load_toml(path), {"input": ("x.txt",), "output": "out"})
+        assert cfg.epochs >= 1, path
+    cluster = resolve(load_toml(REPO / "conf" / "cluster.toml"), {"input": ("x.txt",), "output": "out"})
+    assert cluster.partitions > 1 and cluster.syncs_per_epoch > 1 and dict(cluster.spark_conf)
