@@ -188,6 +188,13 @@ def test_spark_submit_takes_the_same_flags(tmp_path):
         (["--input", str(SAMPLE), "--vector-size", "0"], "vector_size must be a positive integer"),
         (["--input", str(SAMPLE), "--min-alpha", "0.5"], "min_alpha must be between 0 and alpha"),
         (["--input", str(SAMPLE), "--config", "/nonexistent.toml"], "config file '/nonexistent.toml' does not exist"),
+        (["--input", str(SAMPLE), "--window", "five"], "argument --window: invalid int value: 'five'"),
+        (["--input", str(SAMPLE), "--alpha", "fast"], "argument --alpha: invalid float value: 'fast'"),
+        (["--input", str(SAMPLE), "--epochs", "0"], "epochs must be a positive integer"),
+        (["--input", str(SAMPLE), "--negative", "-3"], "negative must be a non-negative integer"),
+        (["--input", str(SAMPLE), "--sample", "-1e-3"], "sample must be 0 (off) or a positive threshold"),
+        (["--input", str(SAMPLE), "--partitions", "-1"], "partitions must be a non-negative integer"),
+        (["--input", str(SAMPLE), "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
 )
 def test_bad_input_fails_fast_with_one_line(tmp_path, args, message):

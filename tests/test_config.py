@@ -60,6 +60,14 @@ def test_cli_flags_parse_into_config_values():
         ({"sample": -1.0}, "sample must be 0 (off) or a positive threshold"),
         ({"alpha": float("nan")}, "alpha must be a finite number"),
         ({"max_vocab_size": 5}, "max_vocab_size must be 0 or more than 2*window+1"),
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"negative": -1}, "negative must be a non-negative integer"),
+        ({"negative": 0}, "negative must be at least 1 for negative sampling"),
+        ({"alpha": 0.0}, "alpha must be positive"),
+        ({"partitions": -2}, "partitions must be a non-negative integer"),
+        ({"objective": "hs"}, "objective must be negative_sampling or softmax"),
+        ({"max_token_length": 0}, "max_token_length must be a positive integer"),
+        ({"syncs_per_epoch": 0}, "syncs_per_epoch must be a positive integer"),
     ],
 )
 def test_invalid_values_fail_with_a_one_line_fix(change, message):
@@ -72,8 +80,9 @@ def test_invalid_values_fail_with_a_one_line_fix(change, message):
 def test_unknown_key_and_wrong_type_in_config_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("vector_sise = 10\n")
-    with pytest.raises(ConfigError, match="unknown key 'vector_sise'"):
+    with pytest.raises(ConfigError, match="unknown key 'vector_sise'") as err:
         load_toml(bad)
+    assert "vector_size" in str(err.value) and "\n" not in str(err.value)  # lists the valid keys
     typed = tmp_path / "typed.toml"
     typed.write_text('window = "5"\n')
     with pytest.raises(ConfigError, match="window must be of type int"):

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from w2v_spark import __version__
 from w2v_spark.config import FIELDS, flag, load_toml, resolve
@@ -49,12 +50,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem and where to look (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"w2v-spark: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="w2v-spark", description="Distributed word2vec (skip-gram, negative sampling) on Spark."
     )
     parser.add_argument("--version", action="version", version=f"w2v-spark {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = sub.add_parser("train", help="train word vectors", description="Train word vectors on a text corpus.")
     add_train_arguments(train)
 
@@ -129,6 +137,9 @@ def train(ns: argparse.Namespace) -> int:
 
     threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
     spark = start_session(cfg.master, cfg.spark_conf)
+    # Spark's own WARN lines carry a full JVM and Python trace for every failed task attempt;
+    # the CLI reports a failure in one line instead. --log-level DEBUG shows Spark's logs again.
+    spark.sparkContext.setLogLevel("WARN" if log.getEffectiveLevel() <= logging.DEBUG else "FATAL")
     try:
         run(cfg, spark, started=_STARTED)
     finally:
@@ -274,16 +285,52 @@ def main(argv: list[str] | None = None) -> int:
     except W2VError as e:
         print(f"w2v-spark: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("w2v-spark: interrupted", file=sys.stderr)
+        return 130
     except Exception as e:
-        # Spark's analysis errors (unreadable input, bad URI) are user errors too: one line, not a trace.
-        from pyspark.errors import AnalysisException
-
-        if isinstance(e, AnalysisException):
-            print(f"w2v-spark: error: {str(e).splitlines()[0]}", file=sys.stderr)
-            return 1
-        raise
+        # Spark's errors (unreadable input, a task that kept failing) and the OS's (permission
+        # denied, disk full) are reported in one line; the full trace goes to the debug log.
+        log.debug("full trace", exc_info=True)
+        print(f"w2v-spark: error: {describe_failure(e)} (--log-level DEBUG shows the full trace)", file=sys.stderr)
+        return 1
     parser.error(f"unknown command {ns.command!r}")
     return 2
+
+
+_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.+)$")
+
+
+_FIXES = {
+    "No space left on device": "free space where --output points, or choose another --output",
+    "Permission denied": "check that --output (and the directory beside it) can be written",
+    "Read-only file system": "choose an --output on a writable file system",
+}
+
+
+def describe_failure(e: BaseException) -> str:
+    """One line for an unexpected failure: for a failed Spark job, the innermost error a task raised."""
+    from pyspark.errors import AnalysisException
+
+    text = str(e).strip()
+    if isinstance(e, AnalysisException):
+        return text.splitlines()[0] if text else type(e).__name__
+    if isinstance(e, OSError) and not type(e).__module__.startswith("py4j"):
+        text = f"{type(e).__name__}: {text}"
+    # A job failure carries the task's Python traceback, or a Java one, in its message: the last
+    # "SomeError: message" line is the original error.
+    found = [m for line in text.splitlines() if (m := _ERROR_LINE.match(line.strip()))]
+    python = [m for m in found if not m.group(1).startswith(("Py4J", "Spark", "Python"))]
+    if python or found:
+        m = (python or found)[-1]
+        where = "a Spark task failed: " if type(e).__module__.startswith(("py4j", "pyspark")) else ""
+        message = f"{where}{m.group(1)}: {m.group(2)}"
+    else:
+        message = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+    for symptom, fix in _FIXES.items():
+        if symptom in message:
+            return f"{message}; {fix}"
+    return message
 
 
 def console() -> None:

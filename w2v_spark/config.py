@@ -63,6 +63,7 @@ class TrainConfig:
         1, "Times per epoch the shards' parameters are averaged; more keeps many shards closer to one machine."
     )
     max_sentence_length: int = _param(1000, "Longer lines are cut into chunks of at most this many tokens.")
+    max_token_length: int = _param(100, "Longer tokens are cut to this many characters (word2vec.c's limit).")
     token_pattern: str = _param(DEFAULT_TOKEN_PATTERN, "Java regular expression matching one token.")
     lowercase: bool = _param(True, "Lower-case text before tokenizing.")
     keep_tuples: bool = _param(
@@ -105,7 +106,15 @@ def _validate(c: TrainConfig) -> None:
     def fail(name: str, rule: str, value: Any) -> None:
         raise ConfigError(f"{name} must be {rule} (got {value!r}); set {flag(name)} or {name} in the config file")
 
-    for name in ("vector_size", "window", "min_count", "epochs", "max_sentence_length", "syncs_per_epoch"):
+    for name in (
+        "vector_size",
+        "window",
+        "min_count",
+        "epochs",
+        "max_sentence_length",
+        "syncs_per_epoch",
+        "max_token_length",
+    ):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             fail(name, "a positive integer", v)

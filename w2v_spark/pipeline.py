@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import glob
 import logging
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -36,6 +38,11 @@ def preflight(cfg: TrainConfig) -> None:
                 raise ConfigError(f"input pattern {path!r} matches no file; check --input")
         elif not storage.exists(local):
             raise ConfigError(f"input path {path!r} does not exist; check --input")
+    local_inputs = [p.removeprefix("file://") for p in cfg.input if "://" not in p or p.startswith("file://")]
+    if len(local_inputs) == len(cfg.input) and _total_size(local_inputs) == 0:
+        raise DataError(f"the input is empty ({', '.join(cfg.input)}); check --input")
+    if "://" not in cfg.output or cfg.output.startswith("file://"):
+        _check_writable_beside(cfg.output.removeprefix("file://"))
     staging = checkpoints.staging_dir(cfg.output)
     complete = storage.exists(storage.join(cfg.output, export.SUCCESS_MARKER))
     if storage.is_nonempty_dir(cfg.output) and not cfg.overwrite:
@@ -58,6 +65,34 @@ def preflight(cfg: TrainConfig) -> None:
             checkpoints.check_compatible(found, cfg)
 
 
+def _total_size(paths: list[str]) -> int:
+    """Bytes in the files Spark would read (hidden and _-prefixed files skipped, as Spark does)."""
+    total = 0
+    for pattern in paths:
+        for path in glob.glob(pattern) if glob.has_magic(pattern) else [pattern]:
+            if os.path.isfile(path):
+                total += os.path.getsize(path)
+            for root, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+                total += sum(os.path.getsize(os.path.join(root, f)) for f in files if not f.startswith((".", "_")))
+            if total:
+                return total
+    return total
+
+
+def _check_writable_beside(output: str) -> None:
+    """The run writes DIR.inprogress beside DIR: fail now, not after tokenizing, if it cannot."""
+    parent = os.path.dirname(os.path.abspath(os.path.expanduser(output)))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".w2v-spark-probe-"):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write the output beside {output!r} ({e.strerror or e}); choose a writable --output"
+        ) from None
+
+
 def layout(output: str) -> dict[str, str]:
     """Where everything goes under the output directory."""
     return {
@@ -76,7 +111,27 @@ def layout(output: str) -> dict[str, str]:
 
 
 def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> dict[str, Any]:
-    """Train and write every output; returns the metrics also written to metrics.json."""
+    """Train and write every output; returns the metrics also written to metrics.json.
+
+    On failure the staging directory is removed unless it holds a checkpoint to resume from,
+    so a failed run leaves nothing behind that a rerun would trip over.
+    """
+    staging = checkpoints.staging_dir(cfg.output)
+    try:
+        return _run(cfg, spark, started)
+    except BaseException:
+        try:
+            found = checkpoints.list_checkpoints(staging)
+            if found:
+                log.error("%s keeps the checkpoint of epoch %d: rerun with --resume to continue", staging, found[-1][0])
+            else:
+                storage.delete_dir(staging)
+        except Exception as cleanup:  # never hide the original error behind a cleanup problem
+            log.warning("could not clean up %s: %s", staging, cleanup)
+        raise
+
+
+def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[str, Any]:
     t_start = time.perf_counter() if started is None else started
     sc = spark.sparkContext
     stages: dict[str, float] = {"startup": time.perf_counter() - t_start}
@@ -104,11 +159,16 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
 
     # Stages 1-2: tokens and vocabulary.
     t = time.perf_counter()
-    tokens = tokenize(read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length)
+    tokens = tokenize(
+        read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
+        max_token_length=cfg.max_token_length,
+    )  # fmt: skip
     # Kept for the encoding pass so the text is read and tokenized once (measured: about 3 s of
     # 17 on 4.6M words); spills to disk rather than failing when memory is short.
     tokens = tokens.persist(StorageLevel.MEMORY_AND_DISK)
     vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
+    if vocab.size == 0:
+        raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
     storage.write_table(vocab.to_arrow(), out["vocab"])
     stages["vocabulary"] = time.perf_counter() - t
@@ -237,9 +297,27 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
     return metrics
 
 
+def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> DataError:
+    """Why the vocabulary is empty, in one line: no text, no tokens, or min_count too high."""
+    from pyspark.sql import functions as F
+
+    inputs = ", ".join(cfg.input)
+    counts = tokens.select(F.explode("tokens").alias("w")).groupBy("w").count()
+    row = counts.agg(F.count("*").alias("distinct"), F.max("count").alias("top")).first()
+    distinct, top = (row["distinct"], row["top"]) if row is not None else (0, None)
+    if distinct == 0:
+        if read_lines(spark, cfg.input).limit(1).count() == 0:
+            return DataError(f"the input is empty ({inputs}); check --input")
+        return DataError(
+            f"the input has no tokens: no text in {inputs} matches the token pattern; check --input or --token-pattern"
+        )
+    return DataError(
+        f"no word occurs at least min_count={cfg.min_count} times: the input has {distinct:,} distinct words "
+        f"and the most frequent occurs {top:,} times; lower --min-count (to {top} or less) or add text"
+    )
+
+
 def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
-    if size == 0:
-        raise DataError(f"no word occurs at least min_count={cfg.min_count} times; add text or lower --min-count")
     if cfg.objective == "softmax" and size > SOFTMAX_MAX_VOCAB:
         raise DataError(
             f"the full softmax is limited to {SOFTMAX_MAX_VOCAB:,} words and the vocabulary has {size:,}; "

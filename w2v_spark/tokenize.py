@@ -19,19 +19,25 @@ def tokenize(
     lowercase: bool = True,
     max_sentence_length: int = 1000,
     column: str = "value",
+    max_token_length: int = 100,
 ) -> DataFrame:
     """Lines to ``tokens array<string>``, one row per sentence.
 
     Invalid UTF-8 is replaced by U+FFFD (never fatal), text is optionally lower-cased, and
     tokens are the matches of ``token_pattern`` (a Java regex). A line with more than
     ``max_sentence_length`` tokens becomes several consecutive sentences of at most that
-    many tokens, so one enormous line cannot blow up memory downstream. Lines without tokens
+    many tokens, so one enormous line cannot blow up memory downstream. Tokens longer than
+    ``max_token_length`` characters are cut to that length, as word2vec.c does (its
+    MAX_STRING is 100): a megabyte of base64 stays one short, rare word. Lines without tokens
     are dropped.
     """
     text: Column = F.make_valid_utf8(F.col(column))
     if lowercase:
         text = F.lower(text)
     tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)
+    # Cut only the arrays that hold a long token: most lines have none, and skip the rewrite.
+    too_long = F.exists(tokens, lambda t: F.length(t) > max_token_length)
+    tokens = F.when(too_long, F.transform(tokens, lambda t: F.substring(t, 1, max_token_length))).otherwise(tokens)
     n = F.size("tokens")
     n_chunks = F.ceil(n / F.lit(max_sentence_length)).cast("int")
     chunks = F.transform(

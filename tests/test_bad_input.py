@@ -1,0 +1,119 @@
+"""Input that must be refused in one line, input that must be accepted, outputs that cannot be
+written, and tasks that keep failing: each through the command line, as users meet them."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import SAMPLE, w2v
+
+
+def _one_line_error(r: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("w2v-spark: error: ") and message in last, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "\tat " not in r.stderr, "no Python or JVM stack traces"
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (b"", [], "the input is empty"),
+        (b"!!! ... ,,,\r\n   \n--- ???\n", [], "the input has no tokens: no text in"),
+        (b"alpha beta gamma\ndelta alpha\n", ["--min-count", "5"],
+         "the input has 4 distinct words and the most frequent occurs 2 times; lower --min-count (to 2 or less)"),
+    ],
+)  # fmt: skip
+def test_unusable_input_is_refused_in_one_line(tmp_path, content, extra, message):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(content)
+    out = tmp_path / "out"
+    r = w2v("train", "--input", str(corpus), "--output", str(out), *extra, timeout=300)
+    _one_line_error(r, 1, message)
+    assert not out.exists() and not Path(str(out) + ".inprogress").exists()  # nothing left to trip over
+
+
+def test_awkward_but_valid_input_trains(tmp_path):
+    d = tmp_path / "corpus"
+    d.mkdir()
+    words = [f"word{i}" for i in range(20)]
+    rng = np.random.default_rng(0)
+    lines = [" ".join(rng.choice(words, 12)) for _ in range(400)]
+    (d / "crlf.txt").write_bytes("\r\n".join(lines[:100]).encode() + b"\r\n")  # Windows line endings
+    (d / "invalid.txt").write_bytes(b"\n".join(line.encode() + b" \xff\xfe\xc3" for line in lines[100:200]))
+    with gzip.open(d / "packed.txt.gz", "wt") as fh:  # gzip inside a directory
+        fh.write("\n".join(lines[200:300]) + "\n")
+    # one line of several megabytes without a newline, and an absurdly long token in it
+    giant = " ".join(lines[300:400] * 800) + " " + "x" * 2_000_000
+    (d / "one-line.txt").write_text(giant)
+    assert len(giant) > 4_000_000
+    out = tmp_path / "out"
+    r = w2v("train", "--input", str(d), "--output", str(out), "--min-count", "1", "--epochs", "1", timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    vocab = pq.read_table(out / "vocab").to_pydict()
+    got = set(vocab["word"])
+    assert set(words) <= got
+    assert not any("\r" in w for w in got)  # no carriage return survives tokenizing
+    assert "x" * 100 in got and max(len(w) for w in got) == 100  # the long token is cut, like word2vec.c
+    assert sum(vocab["count"]) > 800 * 1200  # the giant line was read in full
+
+
+def test_output_that_cannot_be_written_is_refused_before_spark(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    r = w2v("train", "--input", str(SAMPLE), "--output", str(blocker / "out"), timeout=60)
+    _one_line_error(r, 2, "cannot write the output beside")
+
+
+def _tmpfs(path: Path, options: str) -> bool:
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, check=False)
+    return r.returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount = tmp_path / "disk"
+    if not _tmpfs(mount, "size=6m"):
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_disk_full_fails_in_one_line_after_task_retries_and_leaves_nothing(small_disk, tmp_path):
+    """6 MB fills while writing the shards and tuples: the tasks fail, are retried (local[2,2]),
+    keep failing, and the job reports the task's error in one line, with no _SUCCESS."""
+    out = small_disk / "run"
+    r = w2v("train", "--input", str(SAMPLE), "--output", str(out), "--master", "local[2,2]", timeout=600)
+    _one_line_error(r, 1, "No space left on device; free space where --output points, or choose another --output")
+    assert not (out / "_SUCCESS").exists()
+    assert list(small_disk.iterdir()) == []  # the staging directory was removed, space given back
+
+
+def test_read_only_file_system_is_refused(tmp_path):
+    mount = tmp_path / "ro"
+    if not _tmpfs(mount, "size=1m,ro"):
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        r = w2v("train", "--input", str(SAMPLE), "--output", str(mount / "out"), timeout=60)
+        _one_line_error(r, 2, "cannot write the output beside")
+        assert "Read-only file system" in r.stderr
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_checkpoints_load_without_unpickling(tmp_path):
+    """A model file holding pickled objects is refused, not executed."""
+    from w2v_spark import storage
+
+    evil = tmp_path / "model.npy"
+    with open(evil, "wb") as fh:
+        np.save(fh, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        storage.read_arrays(str(evil), 1)
