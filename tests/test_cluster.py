@@ -8,6 +8,8 @@ cluster is stopped afterwards whatever happens.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -127,3 +129,34 @@ def test_the_entry_point_in_the_repository_is_the_packaged_one():
     from w2v_spark.package import ENTRY_POINT
 
     assert (Path(__file__).resolve().parent.parent / "jobs" / "train.py").read_text() == ENTRY_POINT
+
+
+def test_an_executor_killed_mid_training_changes_nothing(standalone, package, small_corpus, tmp_path):
+    """SIGKILL one of the two executors while the job trains: Spark reruns the lost tasks on a new
+    executor, and the vectors equal those of the same job run without faults."""
+    archive, entry = package
+    longer = [*SMALL, "--epochs", "6", "--syncs-per-epoch", "3"]
+    expected = tmp_path / "undisturbed"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(expected), "--master", "local[2]", *longer)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    out = tmp_path / "run"
+    cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", standalone.url, "--py-files", str(archive),
+           "--conf", "spark.executor.memory=1g", str(entry), "--input", str(small_corpus), "--output", str(out),
+           *longer, "--log-level", "DEBUG"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=standalone.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    staging = Path(str(out) + ".inprogress")
+    deadline = time.monotonic() + 300
+    while not (staging / "checkpoints" / "epoch=2").exists():
+        assert proc.poll() is None, "the job ended before epoch 2"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pids = subprocess.run(["pgrep", "-f", "CoarseGrainedExecutorBackend"], capture_output=True, text=True,
+                          check=False).stdout.split()  # fmt: skip
+    assert len(pids) == 2, pids
+    os.kill(int(pids[0]), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-4000:]
+    assert "Lost executor" in stderr or "ExecutorLostFailure" in stderr  # Spark saw the loss
+    check_outputs(out, epochs=6, keep_tuples=False, min_count=3, vector_size=32)
+    assert max_diff(out, expected) <= 1e-5
