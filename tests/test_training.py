@@ -37,7 +37,7 @@ def test_average_is_the_plain_mean_over_all_shards(tmp_path):
         _write_deltas(tmp_path / "a.npy", [[2, 2], [4, 0], [0, 0]], np.zeros((3, 2))),
         _write_deltas(tmp_path / "b.npy", [[-2, -2], [0, 0], [0, 0]], [[0, 0], [0, 0], [3, 3]]),
     ]
-    emb, out = training.average(start, start, files, shards=3)
+    emb, out = training.average(start.copy(), start.copy(), files, shards=3)
     # every shard trained at 3x the rate, so a row only one shard moved keeps a third of that move
     np.testing.assert_allclose(emb, np.array([[1, 1], [1 + 4 / 3, 1], [1, 1]]), rtol=1e-6)
     np.testing.assert_allclose(out, [[1, 1], [1, 1], [2, 2]], rtol=1e-6)
@@ -59,15 +59,16 @@ def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
     emb = np.ones((3, 1), np.float32)
     out = np.zeros((3, 1), np.float32)
     schedule = training.Schedule(alpha=1.0, min_alpha=0.0, epochs=2)
-    res = training.train_shard(path, emb, out, epoch=2, schedule=schedule)
+    stats = training.train_shard(path, emb, out, epoch=2, schedule=schedule)  # trains (emb, out) in place
     # Row 1 at progress (2 - 1 + 0/2) / 2 = 0.5: lr = 0.5, x = 0, so out[1] += (1 - 0.5) * 0.5 * emb[0] = 0.25.
     # Row 2 at progress 0.75: lr = 0.25, x = 0.25, so out[1] += (1 - sigmoid(0.25)) * 0.25.
     expected_out1 = 0.25 + (1 - 1 / (1 + np.exp(-0.25))) * 0.25
-    assert res.out_delta[1, 0] == pytest.approx(expected_out1, rel=1e-5)
-    assert res.stats.examples == 2 and np.array_equal(emb, np.ones((3, 1), np.float32))  # inputs untouched
+    assert out[1, 0] == pytest.approx(expected_out1, rel=1e-5)
+    assert stats.examples == 2 and stats.loss > 0
     # lr_scale multiplies every step: the first update doubles
-    doubled = training.train_shard(path, emb, out, 2, training.Schedule(1.0, 0.0, 2, lr_scale=2.0))
-    assert doubled.out_delta[1, 0] > 1.5 * res.out_delta[1, 0]
+    doubled = np.zeros((3, 1), np.float32)
+    training.train_shard(path, np.ones((3, 1), np.float32), doubled, 2, training.Schedule(1.0, 0.0, 2, lr_scale=2.0))
+    assert doubled[1, 0] > 1.5 * out[1, 0]
 
 
 def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
@@ -77,18 +78,22 @@ def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
     emb = ((rng.random((12, 3)) - 0.5) / 3).astype(np.float32)
     out = np.zeros((12, 3), np.float32)
     schedule = training.Schedule(0.1, 0.01, 1)
-    whole = training.train_shard(path, emb, out, 1, schedule)
+    whole_emb, whole_out = emb.copy(), out.copy()
+    training.train_shard(path, whole_emb, whole_out, 1, schedule)
     # the same rows in three rounds, each starting where the last ended, give the same parameters
-    e, o = emb, out
+    e, o = emb.copy(), out.copy()
     sizes = []
     for sync in range(3):
-        part = training.train_shard(path, e, o, 1, schedule, sync=sync, syncs=3)
-        e, o = e + part.emb_delta, o + part.out_delta
-        sizes.append(part.stats.examples)
+        sizes.append(training.train_shard(path, e, o, 1, schedule, sync=sync, syncs=3).examples)
     assert sizes == [3, 3, 4]
-    np.testing.assert_allclose(e, emb + whole.emb_delta, atol=1e-6)
-    np.testing.assert_allclose(o, whole.out_delta, atol=1e-6)
-    assert part.stats.loss > 0
+    np.testing.assert_allclose(e, whole_emb, atol=1e-6)
+    np.testing.assert_allclose(o, whole_out, atol=1e-6)
+    assert not np.allclose(e, emb)
+
+
+def test_block_rows_bound_the_memory_of_streamed_matrices():
+    assert training.block_rows(100) == (16 << 20) // 400
+    assert training.block_rows(10**9) == 1
 
 
 def test_shard_learning_rate_multiple():

@@ -11,7 +11,7 @@ import os
 import posixpath
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -105,17 +105,79 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_arrays(path: str, *arrays: np.ndarray) -> None:
-    """Arrays as consecutive .npy records in one file (no pickle), written atomically."""
+    """Arrays as consecutive .npy records in one file (no pickle), written atomically.
+
+    numpy writes each array in 16 MiB chunks, so no copy of a large model is made.
+    """
     with atomic_output(path) as fh:
         for a in arrays:
             np.lib.format.write_array(fh, np.ascontiguousarray(a), allow_pickle=False)
 
 
+def _read_npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    version = np.lib.format.read_magic(fh)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = reader(fh)
+    if dtype.hasobject:
+        raise ValueError("refusing an array of Python objects: it would need allow_pickle=True (unpickling)")
+    if fortran:
+        raise ValueError("expected a C-ordered array")
+    return shape, dtype
+
+
+def _fill(fh: IO[bytes], out: np.ndarray) -> None:
+    """Read exactly out.nbytes into ``out`` in bounded chunks (no second copy)."""
+    view = out.data.cast("B")  # out is C-contiguous (freshly allocated)
+    done, chunk = 0, 64 << 20
+    while done < len(view):
+        data = fh.read(min(chunk, len(view) - done))
+        if not data:
+            raise ValueError(f"array file ends after {done} of {len(view)} bytes; is it truncated?")
+        view[done : done + len(data)] = data
+        done += len(data)
+
+
 def read_arrays(path: str, count: int) -> list[np.ndarray]:
-    """The first ``count`` arrays of a file written by :func:`write_arrays`."""
+    """The first ``count`` arrays of a file written by :func:`write_arrays`, as fresh writable arrays.
+
+    Never unpickles: object arrays are refused.
+    """
+    fs, p = filesystem(path)
+    arrays = []
+    with fs.open_input_stream(p) as fh:
+        for _ in range(count):
+            shape, dtype = _read_npy_header(fh)
+            a = np.empty(shape, dtype=dtype)
+            _fill(fh, a)
+            arrays.append(a)
+    return arrays
+
+
+def iter_array_rows(path: str, count: int, rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(array index, first row, block of at most ``rows`` rows) over the first ``count`` arrays of
+    a :func:`write_arrays` file: a large model read with one block in memory at a time."""
     fs, p = filesystem(path)
     with fs.open_input_stream(p) as fh:
-        return [np.lib.format.read_array(fh, allow_pickle=False) for _ in range(count)]
+        for index in range(count):
+            shape, dtype = _read_npy_header(fh)
+            for start in range(0, shape[0], rows):
+                block = np.empty((min(rows, shape[0] - start), *shape[1:]), dtype=dtype)
+                _fill(fh, block)
+                yield index, start, block
+
+
+def write_differences(path: str, arrays: Sequence[np.ndarray], base: str, rows: int) -> None:
+    """Write ``arrays[i] - (array i of the file base)`` as a :func:`write_arrays` file, a block of
+    rows at a time: the deltas of a trained model without a second copy of it in memory."""
+    with atomic_output(path) as fh:
+        headers_written = -1
+        for index, start, block in iter_array_rows(base, len(arrays), rows):
+            a = arrays[index]
+            if index != headers_written:
+                np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(a))
+                headers_written = index
+            np.subtract(a[start : start + len(block)], block, out=block)
+            fh.write(block.tobytes())
 
 
 def write_table(table: pa.Table, directory: str) -> None:

@@ -34,9 +34,17 @@ from w2v_spark.tuples import part_name
 
 
 def init_params(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """E uniform in (-0.5/d, 0.5/d) as in word2vec, Theta zeros; float32, reproducible from seed."""
-    emb = kernels.uniform(vocab_size * vector_size, kernels.derive_seed(seed, -1))
-    emb = ((emb - 0.5) / vector_size).astype(np.float32).reshape(vocab_size, vector_size)
+    """E uniform in (-0.5/d, 0.5/d) as in word2vec, Theta zeros; float32, reproducible from seed.
+
+    Drawn a block of rows at a time (the generator's state carries over, so the values do not
+    depend on the block size): no float64 copy of a large model.
+    """
+    state = kernels.derive_seed(seed, -1)
+    emb = np.empty((vocab_size, vector_size), dtype=np.float32)
+    rows = block_rows(vector_size)
+    for start in range(0, vocab_size, rows):
+        block = emb[start : start + rows]
+        block[:] = ((kernels.uniform(block.size, state) - 0.5) / vector_size).reshape(block.shape)
     return emb, np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
@@ -71,15 +79,6 @@ class ShardStats:
     worker_peaks: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS MiB
 
 
-@dataclass
-class ShardResult:
-    """One shard's deltas (E_shard - E_start, Theta_shard - Theta_start) and its stats."""
-
-    emb_delta: np.ndarray
-    out_delta: np.ndarray
-    stats: ShardStats
-
-
 @dataclass(frozen=True)
 class EpochResult:
     emb: np.ndarray
@@ -93,23 +92,22 @@ class EpochResult:
 
 def train_shard(
     tuples_file: str,
-    start_emb: np.ndarray,
-    start_out: np.ndarray,
+    emb: np.ndarray,
+    out: np.ndarray,
     epoch: int,
     schedule: Schedule,
     sync: int = 0,
     syncs: int = 1,
     shard: int = 0,
-) -> ShardResult:
-    """SGD over round ``sync`` of ``syncs`` of one tuples file (its rows n*sync/syncs up to
-    n*(sync+1)/syncs), from (start_emb, start_out), which are left untouched.
+) -> ShardStats:
+    """SGD on (emb, out), in place, over round ``sync`` of ``syncs`` of one tuples file (its rows
+    n*sync/syncs up to n*(sync+1)/syncs). Training in place keeps one copy of the model per task.
 
     ``epoch`` counts from 1. The learning rate follows global progress: a shard at row i of n
     in epoch e is at (e - 1 + i/n) / epochs of the run, because all shards of an epoch advance
     side by side.
     """
     started = time.perf_counter()
-    emb, out = start_emb.copy(), start_out.copy()
     n = storage.num_rows(tuples_file)
     first, stop = n * sync // syncs, n * (sync + 1) // syncs
     scale = schedule.lr_scale
@@ -132,9 +130,7 @@ def train_shard(
             loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop)
         kernel_seconds += time.perf_counter() - t
         done += len(batch)
-    emb -= start_emb  # the trained copies become deltas in place: no extra V x d arrays
-    out -= start_out
-    stats = ShardStats(
+    return ShardStats(
         shard=shard,
         loss=loss,
         examples=done - first,
@@ -142,7 +138,6 @@ def train_shard(
         kernel_seconds=kernel_seconds,
         worker_peaks=dict([memory.worker_sample()]),
     )
-    return ShardResult(emb, out, stats)
 
 
 def train_epoch(
@@ -172,13 +167,18 @@ def train_epoch(
         storage.write_arrays(model_file, emb, out)
 
         def task(shards: Iterable[int], sync: int = sync, round_dir: str = round_dir) -> Iterator[ShardStats]:
-            start_emb, start_out = storage.read_arrays(storage.join(round_dir, "model.npy"), 2)
+            # One model in memory per task: read, trained in place, then written out as the
+            # difference from the round's model, which is read back a block of rows at a time.
+            model = storage.join(round_dir, "model.npy")
             for p in shards:
-                res = train_shard(
-                    storage.join(tuples_dir, part_name(p)), start_emb, start_out, epoch, schedule, sync, syncs, p
+                task_emb, task_out = storage.read_arrays(model, 2)
+                stats = train_shard(
+                    storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p
                 )
-                storage.write_arrays(delta_file(round_dir, p), res.emb_delta, res.out_delta)
-                yield res.stats
+                rows = block_rows(task_emb.shape[1])
+                storage.write_differences(delta_file(round_dir, p), [task_emb, task_out], model, rows)
+                del task_emb, task_out
+                yield stats
 
         stats = sc.parallelize(range(partitions), partitions).mapPartitions(task).collect()
         emb, out = average(emb, out, [delta_file(round_dir, s.shard) for s in stats], partitions)
@@ -196,21 +196,21 @@ def delta_file(round_dir: str, shard: int) -> str:
     return storage.join(round_dir, f"delta-part-{shard:05d}.npy")
 
 
-def average(emb: np.ndarray, out: np.ndarray, delta_files: list[str], shards: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start parameters plus the mean of the shards' deltas (a missing shard counts as no change).
+def block_rows(vector_size: int, block_bytes: int = 16 << 20) -> int:
+    """Rows of a float32 matrix in one block of about ``block_bytes`` (16 MiB)."""
+    return max(1, block_bytes // (4 * vector_size))
 
-    Reads one shard's deltas at a time, so the driver holds the model, the running sums and one
-    shard's deltas, whatever the number of shards.
+
+def average(emb: np.ndarray, out: np.ndarray, delta_files: list[str], shards: int) -> tuple[np.ndarray, np.ndarray]:
+    """Add the mean of the shards' deltas to (emb, out), in place (a missing shard counts as no change).
+
+    Deltas are read a block of rows at a time and added straight into the model, so the driver
+    holds the model and one block, whatever the number of shards or the size of the model.
     """
-    sum_emb = np.zeros_like(emb)
-    sum_out = np.zeros_like(out)
-    for f in delta_files:
-        d_emb, d_out = storage.read_arrays(f, 2)
-        sum_emb += d_emb
-        sum_out += d_out
     inv = np.float32(1.0 / shards)
-    sum_emb *= inv
-    sum_out *= inv
-    sum_emb += emb
-    sum_out += out
-    return sum_emb, sum_out
+    targets = (emb, out)
+    rows = block_rows(emb.shape[1])
+    for f in delta_files:
+        for index, start, block in storage.iter_array_rows(f, 2, rows):
+            targets[index][start : start + len(block)] += inv * block
+    return emb, out
