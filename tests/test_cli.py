@@ -193,7 +193,10 @@ def test_spark_submit_takes_the_same_flags(tmp_path):
         (["--input", str(SAMPLE), "--epochs", "0"], "epochs must be a positive integer"),
         (["--input", str(SAMPLE), "--negative", "-3"], "negative must be a non-negative integer"),
         (["--input", str(SAMPLE), "--sample", "-1e-3"], "sample must be 0 (off) or a positive threshold"),
-        (["--input", str(SAMPLE), "--partitions", "-1"], "partitions must be a non-negative integer"),
+        (["--input", str(SAMPLE), "--partitions", "-1"], "partitions must be a positive integer"),
+        (["--input", str(SAMPLE), "--partitions", "0"], "partitions must be a positive integer"),
+        (["--input", str(SAMPLE), "--alpha", "0"], "alpha must be positive"),
+        (["--input", str(SAMPLE), "--window", "0"], "window must be a positive integer"),
         (["--input", str(SAMPLE), "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ],
 )

@@ -13,7 +13,7 @@ def test_conf_default_toml_matches_the_dataclass_defaults():
         raw = tomllib.load(fh)
     spark_table = raw.pop("spark")
     assert spark_table == {}
-    expected = {k: v for k, v in DEFAULTS.items() if k not in ("input", "output", "spark_conf")}
+    expected = {k: v for k, v in DEFAULTS.items() if k not in ("input", "output", "spark_conf") and v is not None}
     assert raw == expected
 
 
@@ -64,7 +64,7 @@ def test_cli_flags_parse_into_config_values():
         ({"negative": -1}, "negative must be a non-negative integer"),
         ({"negative": 0}, "negative must be at least 1 for negative sampling"),
         ({"alpha": 0.0}, "alpha must be positive"),
-        ({"partitions": -2}, "partitions must be a non-negative integer"),
+        ({"partitions": -2}, "partitions must be a positive integer"),
         ({"objective": "hs"}, "objective must be negative_sampling or softmax"),
         ({"max_token_length": 0}, "max_token_length must be a positive integer"),
         ({"syncs_per_epoch": 0}, "syncs_per_epoch must be a positive integer"),
@@ -101,4 +101,4 @@ def test_every_shipped_config_file_loads_and_validates():
         cfg = resolve(load_toml(path), {"input": ("x.txt",), "output": "out"})
         assert cfg.epochs >= 1, path
     cluster = resolve(load_toml(REPO / "conf" / "cluster.toml"), {"input": ("x.txt",), "output": "out"})
-    assert cluster.partitions > 1 and cluster.syncs_per_epoch > 1 and dict(cluster.spark_conf)
+    assert (cluster.partitions or 0) > 1 and cluster.syncs_per_epoch > 1 and dict(cluster.spark_conf)

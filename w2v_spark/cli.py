@@ -13,7 +13,7 @@ import time
 from typing import Any, NoReturn
 
 from w2v_spark import __version__
-from w2v_spark.config import FIELDS, flag, load_toml, resolve
+from w2v_spark.config import FIELDS, OPTIONAL_TYPES, flag, load_toml, resolve
 from w2v_spark.errors import ConfigError, W2VError
 
 _STARTED = time.perf_counter()
@@ -44,14 +44,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         elif isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs.update(type=type(default), metavar=name.upper())
-        shown = "" if name in ("input", "output") else f" (default: {default!r})"
+            kwargs.update(type=OPTIONAL_TYPES.get(name, type(default)), metavar=name.upper())
+        shown = "" if name in ("input", "output") or default is None else f" (default: {default!r})"
         parser.add_argument(flag(name), help=doc.replace("%", "%%") + shown.replace("%", "%%"), **kwargs)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the problem and where to look (exit 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1e-3" for an option (its pattern knows only "-1" and "-0.5"), which
+        # turns "--sample -1e-3" into a puzzling "expected one argument"; let the value through
+        # so validation can say what is wrong with it.
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"w2v-spark: error: {message}; see {self.prog} --help\n")

@@ -43,7 +43,9 @@ class TrainConfig:
     )
     output: str = _param("", "Output directory (local path or a URI such as hdfs://...).")
     master: str = _param("", "Spark master URL; empty means spark-submit's master, or local[*] outside spark-submit.")
-    partitions: int = _param(0, "Number of training shards; 0 means Spark's default parallelism (cores in local mode).")
+    partitions: int | None = _param(
+        None, "Number of training shards, at least 1; unset means Spark's default parallelism (cores in local mode)."
+    )
     vector_size: int = _param(100, "Dimensionality d of the word vectors.")
     window: int = _param(5, "Maximum distance N between a center word and a context word.")
     objective: str = _param(
@@ -95,6 +97,8 @@ class TrainConfig:
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 DEFAULTS: dict[str, Any] = {name: f.default for name, f in FIELDS.items()}
+# Fields whose default is "unset" (None) and the type a value must have when given.
+OPTIONAL_TYPES: dict[str, type] = {"partitions": int}
 
 
 def flag(name: str) -> str:
@@ -118,7 +122,10 @@ def _validate(c: TrainConfig) -> None:
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             fail(name, "a positive integer", v)
-    for name in ("partitions", "max_vocab_size", "seed", "negative", "keep_checkpoints"):
+    p = c.partitions
+    if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
+        fail("partitions", "a positive integer (or unset, for one shard per core)", c.partitions)
+    for name in ("max_vocab_size", "seed", "negative", "keep_checkpoints"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             fail(name, "a non-negative integer", v)
@@ -186,6 +193,8 @@ def resolve(file_values: dict[str, Any], flag_values: dict[str, Any]) -> TrainCo
                 merged[key] = value
     for key, value in merged.items():
         default = DEFAULTS[key]
+        if key in OPTIONAL_TYPES:
+            default = OPTIONAL_TYPES[key]()
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             merged[key] = float(value)
         elif type(default) is not type(value) and key not in ("input", "spark_conf"):
