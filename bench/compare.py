@@ -99,7 +99,9 @@ def run_ours(
 ) -> dict[str, Any]:
     out = work / tag
     cores = cores or args.cores
-    exe = shutil.which("w2v-spark") or sys.exit("w2v-spark is not installed")
+    # The command beside this interpreter first: a venv's python run without activating the venv.
+    beside = Path(sys.executable).parent / "w2v-spark"
+    exe = str(beside) if beside.exists() else shutil.which("w2v-spark") or sys.exit("w2v-spark is not installed")
     cmd = [
         exe, "train", "--input", str(tokens), "--output", str(out), "--overwrite",
         "--master", f"local[{cores}]", "--partitions", str(args.partitions or args.cores),
