@@ -246,18 +246,20 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "corpus": {"path": str(args.corpus), "tokens": words},
         "params": {
-            k: getattr(args, k)
-            for k in (
-                "cores",
-                "partitions",
-                "syncs_per_epoch",
-                "epochs",
-                "vector_size",
-                "window",
-                "negative",
-                "min_count",
-                "sample",
-            )
+            "partitions": args.partitions or args.cores,
+            **{
+                k: getattr(args, k)
+                for k in (
+                    "cores",
+                    "syncs_per_epoch",
+                    "epochs",
+                    "vector_size",
+                    "window",
+                    "negative",
+                    "min_count",
+                    "sample",
+                )
+            },
         },
         "results": results,
     }
