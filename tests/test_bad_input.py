@@ -117,3 +117,13 @@ def test_checkpoints_load_without_unpickling(tmp_path):
         np.save(fh, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="allow_pickle"):
         storage.read_arrays(str(evil), 1)
+
+
+def test_a_model_too_big_for_memory_is_refused_before_training(tmp_path):
+    # 20 million dimensions: E and Theta for the sample's vocabulary need hundreds of GiB per copy.
+    out = tmp_path / "out"
+    r = w2v("train", "--input", str(SAMPLE), "--output", str(out), "--master", "local[2]", "--partitions", "2",
+            "--vector-size", "20000000", timeout=300)  # fmt: skip
+    _one_line_error(r, 1, "per copy, one copy in the driver and one in each of 2 tasks running at once) but only")
+    assert "lower --max-vocab-size or --vector-size" in r.stderr
+    assert not out.exists() and not Path(str(out) + ".inprogress").exists()

@@ -1,4 +1,9 @@
-"""Peak memory of the processes a run uses, for metrics.json (Linux and macOS; None if unknown)."""
+"""Memory: peaks of the processes a run uses (for metrics.json) and what a model will need.
+
+A run holds one copy of the model (E and Theta, 2 x V x d x 4 bytes) in the driver's Python
+process and one in every Python worker while it trains a shard; nothing else grows with the
+vocabulary beyond a few bytes per word. docs/scaling.md has the whole account.
+"""
 
 from __future__ import annotations
 
@@ -35,3 +40,81 @@ def merge_peaks(into: dict[int, float], more: Mapping[int, float]) -> None:
     """Fold per-process peaks (pid -> MiB) into ``into``, keeping each process's maximum."""
     for pid, peak in more.items():
         into[pid] = max(peak, into.get(pid, 0.0))
+
+
+def model_bytes(vocab_size: int, vector_size: int) -> int:
+    """Bytes of one copy of the model: E and Theta, V x d float32 each."""
+    return 2 * vocab_size * vector_size * 4
+
+
+def available_bytes() -> int | None:
+    """Memory the kernel says can be allocated without swapping (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def parse_size(text: str) -> int:
+    """A JVM-style size ('512m', '4g', '1024k', '2048' bytes) in bytes, as Spark reads its settings."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("b")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
+
+
+def gib(n: float) -> str:
+    return f"{n / (1 << 30):.1f} GiB"
+
+
+# What a Python worker holds besides the model (interpreter, numpy, pyarrow, numba, a row
+# group of tuples); measured peak of a worker on a small model: about 250 MiB.
+WORKER_BASE = 512 << 20
+
+
+def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: int, available: int | None) -> str | None:
+    """Why the model cannot fit with these settings (a one-line message with the fix), or None.
+
+    ``model`` is one copy's bytes, ``tasks`` the tasks that run at once, ``available`` the
+    driver machine's free memory. On one machine (local modes) the driver and every running
+    task hold a copy side by side. On a cluster the driver holds one, and each executor one
+    per core; Spark caps a Python worker only through ``spark.executor.pyspark.memory``, and on
+    YARN and Kubernetes the container's non-heap room (``memoryOverhead``) must hold them.
+    """
+    fix = "lower --max-vocab-size or --vector-size, or raise --min-count"
+    if master.startswith("local"):
+        need = (1 + tasks) * model
+        if available is not None and need > available:
+            return (
+                f"the model needs {gib(need)} here (E and Theta, {gib(model)} per copy, one copy in the driver "
+                f"and one in each of {tasks} tasks running at once) but only {gib(available)} is available; "
+                f"{fix}, or run fewer tasks at once (local[N] with a smaller N)"
+            )
+        return None
+    if available is not None and model > available:
+        return f"the driver needs {gib(model)} for the model but only {gib(available)} is available; {fix}"
+    cores = int(conf.get("spark.executor.cores", "1"))
+    pyspark_memory = conf.get("spark.executor.pyspark.memory")
+    per_worker = model + WORKER_BASE
+    if pyspark_memory is not None and parse_size(pyspark_memory) < cores * per_worker:
+        return (
+            f"spark.executor.pyspark.memory={pyspark_memory} gives each of {cores} Python workers less than the "
+            f"{gib(per_worker)} a training task needs; set it to at least {gib(cores * per_worker)} or {fix}"
+        )
+    if master.startswith(("yarn", "k8s")) and pyspark_memory is None:
+        heap = parse_size(conf.get("spark.executor.memory", "1g"))
+        overhead = conf.get("spark.executor.memoryOverhead")
+        factor = float(conf.get("spark.executor.memoryOverheadFactor", "0.1"))
+        room = parse_size(overhead) if overhead else max(384 << 20, int(factor * heap))
+        if room < cores * per_worker:
+            return (
+                f"executors leave {gib(room)} outside the JVM heap (spark.executor.memoryOverhead) for {cores} "
+                f"Python workers needing {gib(per_worker)} each; set spark.executor.pyspark.memory to "
+                f"{gib(cores * per_worker)} or more, or {fix}"
+            )
+    return None

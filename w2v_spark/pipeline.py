@@ -12,7 +12,7 @@ import tempfile
 import time
 from typing import Any
 
-from pyspark import StorageLevel
+from pyspark import SparkContext, StorageLevel
 from pyspark.sql import SparkSession
 
 from w2v_spark import __version__, checkpoints, export, kernels, memory, storage, training, tuples
@@ -170,6 +170,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
     if vocab.size == 0:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
+    _check_memory(sc, vocab.size, cfg, partitions)
     storage.write_table(vocab.to_arrow(), out["vocab"])
     stages["vocabulary"] = time.perf_counter() - t
     log.info(
@@ -315,6 +316,20 @@ def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> Dat
         f"no word occurs at least min_count={cfg.min_count} times: the input has {distinct:,} distinct words "
         f"and the most frequent occurs {top:,} times; lower --min-count (to {top} or less) or add text"
     )
+
+
+def _check_memory(sc: SparkContext, vocab_size: int, cfg: TrainConfig, partitions: int) -> None:
+    """Fail before the corpus is encoded if the model cannot fit (see memory.check_model_fits)."""
+    model = memory.model_bytes(vocab_size, cfg.vector_size)
+    tasks = min(partitions, sc.defaultParallelism)
+    conf = dict(sc.getConf().getAll())
+    problem = memory.check_model_fits(model, sc.master or "", conf, tasks, memory.available_bytes())
+    if problem:
+        raise DataError(problem)
+    log.info(
+        "model: %s words x %d dimensions = %s per copy (driver + %d tasks at once)",
+        f"{vocab_size:,}", cfg.vector_size, memory.gib(model), tasks,
+    )  # fmt: skip
 
 
 def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
