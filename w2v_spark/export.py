@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from w2v_spark import storage
@@ -34,24 +35,37 @@ def vectors_table(words: pa.StringArray, vectors: np.ndarray) -> pa.Table:
 
 
 def write_vectors_parquet(words: pa.StringArray, vectors: np.ndarray, path: str) -> None:
-    """vectors/ as Parquet (``word string, vector array<float>``), readable by Spark, pandas, DuckDB."""
-    storage.write_table(vectors_table(words, vectors), path)
+    """vectors/ as Parquet (``word string, vector array<float>``), readable by Spark, pandas, DuckDB.
+
+    Written a block of rows at a time (one row group each), so no second copy of a large model.
+    """
+    rows = _block_rows(vectors.shape[1])
+    blocks = (vectors_table(words[s : s + rows], vectors[s : s + rows]) for s in range(0, len(vectors), rows))
+    storage.write_table_blocks(VECTORS_ARROW_SCHEMA, blocks, path)
+
+
+def _block_rows(vector_size: int) -> int:
+    return max(1, (16 << 20) // (4 * max(vector_size, 1)))
 
 
 def write_word2vec_text(path: str, words: pa.StringArray, vectors: np.ndarray) -> None:
     """The word2vec text format: a ``V d`` header, then ``word v1 ... vd`` per line.
 
-    Values use 9 significant digits, enough to round-trip float32 exactly.
+    Each value is the shortest decimal that reads back as the same float32 (Arrow's cast,
+    compiled: about twice as fast as Python's ``%.9g`` formatting on a million-word model).
     """
     v = np.asarray(vectors, dtype=np.float32)
-    row_format = " ".join(["%.9g"] * v.shape[1]) + "\n"
+    d = v.shape[1]
+    names = words.cast(pa.string())
     with storage.atomic_output(path) as fh:
-        fh.write(f"{v.shape[0]} {v.shape[1]}\n".encode())
-        names = words.to_pylist()
-        for start in range(0, v.shape[0], 10_000):  # chunks keep memory flat for big vocabularies
-            rows = v[start : start + 10_000].tolist()
-            lines = [w + " " + row_format % tuple(r) for w, r in zip(names[start : start + 10_000], rows, strict=True)]
-            fh.write("".join(lines).encode("utf-8"))
+        fh.write(f"{v.shape[0]} {d}\n".encode())
+        for start in range(0, v.shape[0], 10_000):  # blocks keep memory flat for big vocabularies
+            block = np.ascontiguousarray(v[start : start + 10_000])
+            values = pc.cast(pa.array(block.ravel()), pa.string())
+            offsets = pa.array(np.arange(0, block.size + 1, d, dtype=np.int32))
+            rows = pc.binary_join(pa.ListArray.from_arrays(offsets, values), " ")
+            lines = pc.binary_join_element_wise(names[start : start + len(block)], rows, " ")
+            fh.write(("\n".join(lines.to_pylist()) + "\n").encode("utf-8"))
 
 
 def write_word2vec_binary(path: str, words: pa.StringArray, vectors: np.ndarray) -> None:

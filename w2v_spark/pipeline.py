@@ -254,7 +254,9 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         if cfg.keep_checkpoints:
             state = {"fingerprint": fingerprint, "epochs": epochs}
             checkpoints.save(staging, epoch, emb, theta, state, keep=cfg.keep_checkpoints)
+        del result  # it shares emb and theta; holding it would keep theta alive through the export
 
+    del theta  # not exported: freeing it halves the driver's memory while writing the vectors
     trained = cfg.epochs - (0 if resume_from is None else resume_from.epoch)
     # Stage 5: outputs, _SUCCESS last, then the whole directory moves into place.
     t = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -189,6 +189,17 @@ def write_table(table: pa.Table, directory: str) -> None:
     delete_dir(directory)
     with atomic_output(join(directory, "part-00000.parquet")) as fh:
         pq.write_table(table, fh, compression="snappy")
+
+
+def write_table_blocks(schema: pa.Schema, blocks: Iterable[pa.Table], directory: str) -> None:
+    """Like :func:`write_table`, from a stream of tables, one row group each (bounded memory)."""
+    delete_dir(directory)
+    with (
+        atomic_output(join(directory, "part-00000.parquet")) as fh,
+        pq.ParquetWriter(fh, schema, compression="snappy") as writer,
+    ):
+        for block in blocks:
+            writer.write_table(block)
 
 
 def iter_row_groups(path: str, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
