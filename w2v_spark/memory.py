@@ -69,7 +69,8 @@ def parse_size(text: str) -> int:
 
 
 def gib(n: float) -> str:
-    return f"{n / (1 << 30):.1f} GiB"
+    """A size for messages: GiB with one decimal, or MiB below 1 GiB."""
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
 
 
 # What a Python worker holds besides the model (interpreter, numpy, pyarrow, numba, a row
