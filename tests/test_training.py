@@ -92,8 +92,8 @@ def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
 
 
 def test_block_rows_bound_the_memory_of_streamed_matrices():
-    assert training.block_rows(100) == (16 << 20) // 400
-    assert training.block_rows(10**9) == 1
+    assert storage.block_rows(100) == (16 << 20) // 400
+    assert storage.block_rows(10**9) == 1
 
 
 def test_shard_learning_rate_multiple():

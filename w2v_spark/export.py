@@ -39,13 +39,9 @@ def write_vectors_parquet(words: pa.StringArray, vectors: np.ndarray, path: str)
 
     Written a block of rows at a time (one row group each), so no second copy of a large model.
     """
-    rows = _block_rows(vectors.shape[1])
+    rows = storage.block_rows(vectors.shape[1])
     blocks = (vectors_table(words[s : s + rows], vectors[s : s + rows]) for s in range(0, len(vectors), rows))
     storage.write_table_blocks(VECTORS_ARROW_SCHEMA, blocks, path)
-
-
-def _block_rows(vector_size: int) -> int:
-    return max(1, (16 << 20) // (4 * max(vector_size, 1)))
 
 
 def write_word2vec_text(path: str, words: pa.StringArray, vectors: np.ndarray) -> None:

@@ -104,6 +104,11 @@ def write_text(path: str, text: str) -> None:
         fh.write(text.encode("utf-8"))
 
 
+def block_rows(vector_size: int, block_bytes: int = 16 << 20) -> int:
+    """Rows of a float32 matrix in one block of about ``block_bytes`` (16 MiB)."""
+    return max(1, block_bytes // (4 * vector_size))
+
+
 def write_arrays(path: str, *arrays: np.ndarray) -> None:
     """Arrays as consecutive .npy records in one file (no pickle), written atomically.
 

@@ -41,7 +41,7 @@ def init_params(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarra
     """
     state = kernels.derive_seed(seed, -1)
     emb = np.empty((vocab_size, vector_size), dtype=np.float32)
-    rows = block_rows(vector_size)
+    rows = storage.block_rows(vector_size)
     for start in range(0, vocab_size, rows):
         block = emb[start : start + rows]
         block[:] = ((kernels.uniform(block.size, state) - 0.5) / vector_size).reshape(block.shape)
@@ -175,7 +175,7 @@ def train_epoch(
                 stats = train_shard(
                     storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p
                 )
-                rows = block_rows(task_emb.shape[1])
+                rows = storage.block_rows(task_emb.shape[1])
                 storage.write_differences(delta_file(round_dir, p), [task_emb, task_out], model, rows)
                 del task_emb, task_out
                 yield stats
@@ -196,11 +196,6 @@ def delta_file(round_dir: str, shard: int) -> str:
     return storage.join(round_dir, f"delta-part-{shard:05d}.npy")
 
 
-def block_rows(vector_size: int, block_bytes: int = 16 << 20) -> int:
-    """Rows of a float32 matrix in one block of about ``block_bytes`` (16 MiB)."""
-    return max(1, block_bytes // (4 * vector_size))
-
-
 def average(emb: np.ndarray, out: np.ndarray, delta_files: list[str], shards: int) -> tuple[np.ndarray, np.ndarray]:
     """Add the mean of the shards' deltas to (emb, out), in place (a missing shard counts as no change).
 
@@ -209,7 +204,7 @@ def average(emb: np.ndarray, out: np.ndarray, delta_files: list[str], shards: in
     """
     inv = np.float32(1.0 / shards)
     targets = (emb, out)
-    rows = block_rows(emb.shape[1])
+    rows = storage.block_rows(emb.shape[1])
     for f in delta_files:
         for index, start, block in storage.iter_array_rows(f, 2, rows):
             targets[index][start : start + len(block)] += inv * block
