@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +235,19 @@ def test_plot_draws_the_loss_curve_and_a_word_map(sample_run, tmp_path):
     bad = w2v("plot", "--run", str(out), "--output", str(tmp_path / "x"), "--words", "memory", "qqqzzz")
     assert bad.returncode == 2 and "not in the vocabulary: qqqzzz" in bad.stderr
     assert not (tmp_path / "x" / "words.png").exists()
+
+
+def test_the_venv_command_works_without_activating_the_venv(tmp_path):
+    # As cron, Airflow or `.venv/bin/w2v-spark` call it: no venv on PATH, no PYSPARK_PYTHON.
+    # Spark's Python workers must still run this interpreter (pyarrow, numba), not PATH's python3.
+    exe = Path(sys.executable).parent / "w2v-spark"
+    bindir = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != bindir)
+    env = {k: v for k, v in ENV.items() if k not in ("PYSPARK_PYTHON", "VIRTUAL_ENV")} | {"PATH": path}
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [str(exe), "train", "--input", str(SAMPLE), "--output", str(out), "--master", "local[2]", "--epochs", "1"],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "_SUCCESS").exists()

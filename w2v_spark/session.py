@@ -51,8 +51,11 @@ def start_session(master: str = "", spark_conf: tuple[tuple[str, str], ...] = ()
     conf = dict(DEFAULT_SPARK_CONF)
     if effective.startswith("local"):
         conf.update(LOCAL_SPARK_CONF)
-        if "PYSPARK_PYTHON" not in os.environ:
-            conf["spark.pyspark.python"] = sys.executable
+        # PySpark starts Python workers with $PYSPARK_PYTHON, read when the context starts
+        # (default "python3" from PATH; the spark.pyspark.python setting only reaches
+        # spark-submit). Without this, the venv's w2v-spark run without activating the venv
+        # starts workers in a Python that lacks pyarrow and numba.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf.update(dict(spark_conf))
     for key, value in conf.items():
         builder = builder.config(key, value)
