@@ -74,7 +74,7 @@ def gib(n: float) -> str:
 
 
 # What a Python worker holds besides the model (interpreter, numpy, pyarrow, numba, a row
-# group of tuples); measured peak of a worker on a small model: about 250 MiB.
+# group of tuples); measured peaks of workers on small models: 380-440 MiB, so 512 MiB.
 WORKER_BASE = 512 << 20
 
 
