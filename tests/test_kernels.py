@@ -129,6 +129,36 @@ def test_tuples_small_buffer_streams_the_same_pairs():
         assert np.array_equal(a, b)
 
 
+def test_shuffle_pairs_is_a_uniform_permutation_that_keeps_pairs_whole():
+    n, k = 1000, 3
+    centers = np.arange(n, dtype=np.int32)
+    targets = centers + 10_000
+    negatives = np.stack([centers + 20_000 * (m + 1) for m in range(k)]).astype(np.int32)
+    pad = 5  # spare room past n, which must stay untouched
+    C, T, N = (
+        np.concatenate([a, np.full((*a.shape[:-1], pad), -1, np.int32)], axis=-1) for a in (centers, targets, negatives)
+    )
+    kernels.shuffle_pairs(C, T, N, n, kernels.derive_seed(4))
+    assert sorted(C[:n]) == list(range(n)) and not np.array_equal(C[:n], centers)
+    assert np.array_equal(T[:n], C[:n] + 10_000)  # a pair's target and negatives move with it
+    assert all(np.array_equal(N[m, :n], C[:n] + 20_000 * (m + 1)) for m in range(k))
+    assert (C[n:] == -1).all() and (T[n:] == -1).all() and (N[:, n:] == -1).all()  # past n: untouched
+    again = centers.copy(), targets.copy(), negatives.copy()
+    kernels.shuffle_pairs(*again, n, kernels.derive_seed(4))
+    assert np.array_equal(again[0], C[:n])  # reproducible from the state
+
+    # All 24 orders of 4 pairs equally likely (an off-by-one gives only some of them).
+    state = kernels.derive_seed(5)
+    seen: dict[tuple[int, ...], int] = {}
+    trials = 48_000
+    for _ in range(trials):
+        c = np.arange(4, dtype=np.int32)
+        kernels.shuffle_pairs(c, c.copy(), np.empty((0, 4), np.int32), 4, state)
+        seen[tuple(c)] = seen.get(tuple(c), 0) + 1
+    assert len(seen) == 24
+    np.testing.assert_allclose(np.array(list(seen.values())) / trials, 1 / 24, atol=0.006)
+
+
 def test_numba_cache_dir_skips_unwritable_places(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()

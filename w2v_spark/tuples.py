@@ -62,8 +62,8 @@ PARQUET_OPTIONS: dict[str, Any] = {
     "write_statistics": False,
 }
 SHARD_STATS_SCHEMA = "shard int, sentences long, words long"
-# Pairs the tuple buffer holds (it grows only to fit one maximal sentence); each fill becomes
-# one Parquet row group, which bounds the memory of every reader of the shard.
+# Pairs the tuple buffer holds (it grows only to fit one maximal sentence); each fill is
+# shuffled and becomes one Parquet row group, which bounds the memory of every reader of the shard.
 MIN_PAIR_CAPACITY = 1 << 18
 
 
@@ -102,9 +102,10 @@ def shard(encoded: DataFrame, partitions: int, seed: int = 1) -> DataFrame:
     Adds ``seq`` (the sentence's position: input split, then row) and ``shard``; the result
     has ``partitions`` Spark partitions, partition p holding shard p ordered by a hash of
     (seq, seed). Why shuffled: trained in input order, the model keeps adapting to the document
-    at hand and forgets the rest (its loss even rises as the learning rate decays); on the
-    benchmark corpus a random sentence order raised analogy accuracy from 7.5% to 9.0% at
-    one shard (docs/averaging-experiments.md). The order is the same every epoch and rerun.
+    at hand and forgets the rest (its loss even rises as the learning rate decays); a random
+    sentence order made the loss fall every epoch and raised WordSim-353 by about 0.05
+    (docs/averaging-experiments.md, section 2). The order is the same every epoch and rerun;
+    the pairs made from it are shuffled again, a buffer at a time, by the tuple generator.
     """
     seq = F.monotonically_increasing_id()
     return (
@@ -237,6 +238,7 @@ def generate_shard(
                 s += used
                 kept += n_kept
                 if n:
+                    kernels.shuffle_pairs(centers, targets, negs, n, state)
                     pairs += n
                     columns = [centers[:n], targets[:n], *negs[:, :n]]  # views, no copies
                     writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=schema))
