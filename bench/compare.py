@@ -130,10 +130,10 @@ def run_ours(
 GENSIM_SCRIPT = """
 import json, sys, time
 from gensim.models import Word2Vec
-tokens, out, epochs, d, window, negative, min_count, sample, workers = sys.argv[1:]
+tokens, out, epochs, d, window, negative, min_count, sample, workers, seed = (sys.argv[1:] + ["1"])[:10]
 t = time.perf_counter()
 m = Word2Vec(corpus_file=tokens, sg=1, hs=0, negative=int(negative), vector_size=int(d), window=int(window),
-             min_count=int(min_count), sample=float(sample), workers=int(workers), epochs=int(epochs), seed=1)
+             min_count=int(min_count), sample=float(sample), workers=int(workers), epochs=int(epochs), seed=int(seed))
 seconds = time.perf_counter() - t
 m.wv.save_word2vec_format(out)
 print(json.dumps({"seconds": seconds, "words": m.corpus_total_words}))
