@@ -17,7 +17,15 @@ from w2v_spark import kernels
 V, D, K, N = 30_000, 100, 5, 400_000
 
 
-def numpy_sgd(emb, out, centers, targets, negatives, lr, batch=1024):
+def numpy_sgd(
+    emb: np.ndarray,
+    out: np.ndarray,
+    centers: np.ndarray,
+    targets: np.ndarray,
+    negatives: np.ndarray,
+    lr: float,
+    batch: int = 1024,
+) -> None:
     for s in range(0, len(centers), batch):
         c = centers[s : s + batch]
         w = np.concatenate([targets[s : s + batch, None], negatives[s : s + batch]], axis=1)
