@@ -100,3 +100,34 @@ def test_shard_learning_rate_multiple():
     assert training.shard_lr_scale(1) == 1.0  # one shard trains exactly as one machine
     assert training.shard_lr_scale(8) == pytest.approx(8 ** (5 / 6))  # between the mean's 1 and the sum's 8
     assert 1.7 < training.shard_lr_scale(2) < 1.8
+
+
+def _add_to_shared_copy(local: str, model: str, row: int, value: float) -> None:
+    emb, out = training.open_shared_copy(local, "1-0", model)
+    emb[row] += value
+    out[row] -= value
+
+
+def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
+    """Hogwild: separate processes (as Spark's Python workers are) open the same copy and see
+    each other's updates; a new round's copy starts from its model and replaces the old one."""
+    import multiprocessing
+
+    model = str(tmp_path / "model.npy")
+    storage.write_arrays(model, np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32))
+    local = str(tmp_path / "executor")
+    (tmp_path / "executor").mkdir()
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_add_to_shared_copy, args=(local, model, row, 2.0)) for row in (0, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+        assert w.exitcode == 0
+    emb, out = training.open_shared_copy(local, "1-0", model)
+    assert emb[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0] and out[:, 0].tolist() == [-2.0, 0.0, -2.0, 0.0]
+    # the next round starts from its own model file; the previous round's copy is removed
+    storage.write_arrays(model, np.full((4, 3), 5, np.float32), np.zeros((4, 3), np.float32))
+    emb, _ = training.open_shared_copy(local, "1-1", model)
+    assert np.all(emb == 5.0)
+    assert sorted(p.name for p in (tmp_path / "executor").glob("*.npy")) == ["1-1-emb.npy", "1-1-out.npy"]

@@ -64,6 +64,12 @@ class TrainConfig:
     syncs_per_epoch: int = _param(
         1, "Times per epoch the shards' parameters are averaged; more keeps many shards closer to one machine."
     )
+    hogwild: bool = _param(
+        False,
+        "Tasks in one executor train one shared copy of the model in place, without locks (Hogwild, as "
+        "word2vec's and gensim's threads do), and only the executors' copies are averaged: quality close to "
+        "one machine's when executors run several tasks, but runs are not bit-for-bit reproducible.",
+    )
     max_sentence_length: int = _param(1000, "Longer lines are cut into chunks of at most this many tokens.")
     max_token_length: int = _param(100, "Longer tokens are cut to this many characters (word2vec.c's limit).")
     token_pattern: str = _param(DEFAULT_TOKEN_PATTERN, "Java regular expression matching one token.")

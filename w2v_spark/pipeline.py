@@ -193,8 +193,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
     softmax = cfg.objective == "softmax"
     negative = 0 if softmax else cfg.negative  # the softmax needs no negatives in its tuples
     params = tuples.TupleParams(window=cfg.window, negative=negative, seed=cfg.seed, tables=tables)
-    lr_scale = training.shard_lr_scale(partitions)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, lr_scale=lr_scale, softmax=softmax)
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=softmax)
     epochs: list[dict[str, Any]] = []
     if resume_from is None:
         emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
@@ -213,9 +212,13 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         t = time.perf_counter()
         tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
         t_tuples = time.perf_counter() - t
+        # The rate multiple follows the number of models that will be averaged: one per shard, or
+        # with hogwild one per executor (counted afresh each epoch, as executors come and go).
+        models = min(partitions, training.executor_count(sc)) if cfg.hogwild else partitions
         result = training.train_epoch(
-            sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions, schedule,
-            cfg.syncs_per_epoch,
+            sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions,
+            dataclasses.replace(schedule, lr_scale=training.shard_lr_scale(models)), cfg.syncs_per_epoch,
+            hogwild=cfg.hogwild,
         )  # fmt: skip
         emb, theta = result.emb, result.out
         seconds = time.perf_counter() - t
@@ -237,6 +240,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
             "seconds": seconds,
             "words_per_sec": corpus_words / seconds,
             "tuple_seconds": t_tuples,
+            "models_averaged": result.models,  # in the epoch's last round
             "train_seconds": seconds - t_tuples,
             "kept_words": sum(s.kept for s in tstats),
             # summed over tasks: compare with the wall times above to see Spark's overhead

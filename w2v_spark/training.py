@@ -19,12 +19,24 @@ But a shard at P times the rate also drifts further within a round, and that cos
 measured on the benchmark corpus with shuffled pairs, P^(5/6) (1.8 at 2 shards, 5.7 at 8) beat
 P, P^(2/3) and lower multiples at 8 shards by 0.4-0.7 analogy points on each of three seeds
 and matched P^(2/3) at 2 shards (``shard_lr_scale``; docs/averaging-experiments.md has the runs).
+
+Averaging still costs accuracy (8 shards lose about 2 analogy points against one), so
+``hogwild`` lets the tasks of one executor train a single shared copy of the model in place
+(memory-mapped from the executor's local directory, no locks: Hogwild, as word2vec's and
+gensim's threads share one model) and averages only the executors' copies, at the rate
+multiple of their number. On one machine that is one model whatever the number of shards. The
+price: concurrent updates make a run's result depend on timing, so it is not reproducible.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +90,7 @@ class ShardStats:
     seconds: float = 0.0  # the task's time and its kernel time, for profiling
     kernel_seconds: float = 0.0
     worker_peaks: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS MiB
+    delta: str = ""  # the file holding this task's model's deltas (one per executor with hogwild)
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class EpochResult:
     task_seconds: float  # summed over tasks
     kernel_seconds: float
     worker_peaks: dict[int, float]
+    models: int  # models averaged in the epoch's last round
 
 
 def train_shard(
@@ -151,17 +165,23 @@ def train_epoch(
     partitions: int,
     schedule: Schedule,
     syncs: int = 1,
+    hogwild: bool = False,
 ) -> EpochResult:
     """One epoch over every shard in ``syncs`` rounds; returns the averaged (E, Theta) and stats.
 
     ``work_dir`` holds the exchanged parameters (``model.npy``, ``delta-part-NNNNN.npy`` per
     round); every task must be able to read and write it, like the tuples. It is emptied on return.
+    With ``hogwild`` the tasks of one executor train a shared copy instead (``open_shared_copy``)
+    and the deltas are one file per executor, ``delta-executor-<hash>.npy``.
     """
     tuples_dir = storage.normalize(tuples_epoch_dir)
     loss = 0.0
     examples = 0
     task_seconds = kernel_seconds = 0.0
     peaks: dict[int, float] = {}
+    models = 0
+    # Names this run's shared copies in the executors' local directories (hogwild only).
+    run = hashlib.sha1(storage.normalize(work_dir).encode()).hexdigest()[:16]
     for sync in range(syncs):
         round_dir = storage.join(work_dir, f"epoch={epoch}-sync={sync}")
         model_file = storage.join(round_dir, "model.npy")
@@ -179,10 +199,34 @@ def train_epoch(
                 rows = storage.block_rows(task_emb.shape[1])
                 storage.write_differences(delta_file(round_dir, p), [task_emb, task_out], model, rows)
                 del task_emb, task_out
+                stats.delta = delta_file(round_dir, p)
                 yield stats
 
-        stats = sc.parallelize(range(partitions), partitions).mapPartitions(task).collect()
-        emb, out = average(emb, out, [delta_file(round_dir, s.shard) for s in stats], partitions)
+        def shared_task(shards: Iterable[int], sync: int = sync, round_dir: str = round_dir) -> Iterator[ShardStats]:
+            # Hogwild: every task of this executor trains the one copy in its local directory.
+            model = storage.join(round_dir, "model.npy")
+            local = executor_dir(run)
+            delta = storage.join(round_dir, f"delta-executor-{hashlib.sha1(local.encode()).hexdigest()[:16]}.npy")
+            for p in shards:
+                task_emb, task_out = open_shared_copy(local, f"{epoch}-{sync}", model)
+                stats = train_shard(
+                    storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p
+                )
+                # The copy's deltas as this task leaves it, written under the lock, so the file
+                # last written holds the training of every task that ran here (the last to finish
+                # writes after all the others have finished).
+                with _locked(local):
+                    rows = storage.block_rows(task_emb.shape[1])
+                    storage.write_differences(delta, [task_emb, task_out], model, rows)
+                del task_emb, task_out
+                stats.delta = delta
+                yield stats
+
+        rdd = sc.parallelize(range(partitions), partitions)
+        stats = rdd.mapPartitions(shared_task if hogwild else task).collect()
+        deltas = sorted({s.delta for s in stats})
+        models = len(deltas)
+        emb, out = average(emb, out, deltas, models)
         storage.delete_dir(round_dir)
         for s in stats:
             loss += s.loss
@@ -190,7 +234,53 @@ def train_epoch(
             task_seconds += s.seconds
             kernel_seconds += s.kernel_seconds
             memory.merge_peaks(peaks, s.worker_peaks)
-    return EpochResult(emb, out, loss, examples, task_seconds, kernel_seconds, peaks)
+    return EpochResult(emb, out, loss, examples, task_seconds, kernel_seconds, peaks, models)
+
+
+def executor_count(sc: SparkContext) -> int:
+    """Executors now registered with the application (1 in local mode, where the driver runs the tasks)."""
+    master = sc.master or ""
+    if master.startswith("local") and not master.startswith("local-cluster"):
+        return 1
+    # Block managers: one per executor plus the driver's. PySpark has no public call for this.
+    return max(1, int(sc._jsc.sc().getExecutorMemoryStatus().size()) - 1)
+
+
+def executor_dir(run: str) -> str:
+    """This executor's directory for the run's shared copies: under Spark's local directory
+    for the executor (deleted when the application ends), which its tasks share and no other
+    executor does."""
+    base = (os.environ.get("SPARK_LOCAL_DIRS") or tempfile.gettempdir()).split(",")[0]
+    path = os.path.join(base, f"w2v-spark-{run}")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _locked(directory: str) -> Iterator[None]:
+    with open(os.path.join(directory, "lock"), "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def open_shared_copy(local: str, name: str, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """The executor's copy of a round's model, memory-mapped for writing; the first task of the
+    round on this executor makes it from the round's model file (and removes older rounds')."""
+    emb_path, out_path = (os.path.join(local, f"{name}-{m}.npy") for m in ("emb", "out"))
+    with _locked(local):
+        if not os.path.exists(out_path):
+            for f in os.listdir(local):
+                if f.endswith(".npy"):
+                    os.remove(os.path.join(local, f))
+            for path, array in zip((emb_path, out_path), storage.read_arrays(model, 2), strict=True):
+                np.save(path + ".tmp.npy", array)
+                os.replace(path + ".tmp.npy", path)
+    emb = np.load(emb_path, mmap_mode="r+")
+    out = np.load(out_path, mmap_mode="r+")
+    return emb.view(np.ndarray), out.view(np.ndarray)
 
 
 def delta_file(round_dir: str, shard: int) -> str:

@@ -1,0 +1,47 @@
+"""--hogwild: the tasks of one executor train one shared copy; only executors' copies are averaged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import w2v
+from tests.test_quality import _planted_run, topic_purity
+from w2v_spark import training
+from w2v_spark.export import read_vectors
+from w2v_spark.tuples import part_name
+
+
+def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus, tmp_path):
+    """With one core there is no concurrency: the result must be exactly one model trained on
+    the shards one after the other (in Spark's task order), not an average of shard models."""
+    out = tmp_path / "run"
+    args = ["--partitions", "2", "--vector-size", "16", "--epochs", "1", "--min-count", "3", "--seed", "5"]
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[1]", "--hogwild",
+            "--keep-tuples", *args)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["hogwild"] is True and metrics["epochs"][0]["models_averaged"] == 1
+    words, vectors = read_vectors(str(out))
+    schedule = training.Schedule(metrics["config"]["alpha"], metrics["config"]["min_alpha"], epochs=1)
+    tuples = [str(out / "tuples" / "epoch=1" / part_name(p)) for p in (0, 1)]
+    diffs = []
+    for order in ((0, 1), (1, 0)):
+        emb, theta = training.init_params(len(words), 16, seed=5)
+        for p in order:
+            training.train_shard(tuples[p], emb, theta, 1, schedule, shard=p)
+        diffs.append(float(np.max(np.abs(emb - vectors))))
+    assert min(diffs) <= 1e-5, diffs
+    # and the usual averaging of two shard models is something else
+    averaged = tmp_path / "averaged"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(averaged), "--master", "local[1]", *args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert float(np.max(np.abs(read_vectors(str(averaged))[1] - vectors))) > 1e-3
+
+
+def test_eight_shards_on_one_executor_are_one_model_and_keep_the_planted_structure(spark, tmp_path: Path):
+    metrics, words, vectors = _planted_run(spark, tmp_path, partitions=8, hogwild=True, syncs_per_epoch=2)
+    assert [e["models_averaged"] for e in metrics["epochs"]] == [1] * 4
+    assert topic_purity(words, vectors) >= 0.9
