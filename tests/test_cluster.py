@@ -160,3 +160,14 @@ def test_an_executor_killed_mid_training_changes_nothing(standalone, package, sm
     assert "Lost executor" in stderr or "ExecutorLostFailure" in stderr  # Spark saw the loss
     check_outputs(out, epochs=6, keep_tuples=False, min_count=3, vector_size=32)
     assert max_diff(out, expected) <= 1e-5
+
+
+def test_hogwild_averages_one_copy_per_executor(small_corpus, tmp_path):
+    """local-cluster: two executor processes, each with its own shared copy; 4 shards, 2 models."""
+    out = tmp_path / "run"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local-cluster[2,1,1024]",
+            *SMALL, "--partitions", "4", "--hogwild")  # fmt: skip
+    assert r.returncode == 0, r.stderr[-4000:]
+    check_outputs(out, epochs=4, keep_tuples=False, min_count=3, vector_size=32)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [e["models_averaged"] for e in metrics["epochs"]] == [2] * 4

@@ -9,7 +9,7 @@ import numpy as np
 
 from tests.conftest import w2v
 from tests.test_quality import _planted_run, topic_purity
-from w2v_spark import training
+from w2v_spark import storage, training
 from w2v_spark.export import read_vectors
 from w2v_spark.tuples import part_name
 
@@ -27,11 +27,15 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
     words, vectors = read_vectors(str(out))
     schedule = training.Schedule(metrics["config"]["alpha"], metrics["config"]["min_alpha"], epochs=1)
     tuples = [str(out / "tuples" / "epoch=1" / part_name(p)) for p in (0, 1)]
+    total = sum(storage.num_rows(t) for t in tuples)
     diffs = []
     for order in ((0, 1), (1, 0)):
         emb, theta = training.init_params(len(words), 16, seed=5)
+        # one learning-rate decay over the epoch's rows of both shards, as one shard would have
+        clock = training.SharedClock(np.zeros(1, np.int64), str(tmp_path), 0, total, 1)
         for p in order:
-            training.train_shard(tuples[p], emb, theta, 1, schedule, shard=p)
+            training.train_shard(tuples[p], emb, theta, 1, schedule, shard=p, clock=clock)
+        assert int(clock.counter[0]) == total
         diffs.append(float(np.max(np.abs(emb - vectors))))
     assert min(diffs) <= 1e-5, diffs
     # and the usual averaging of two shard models is something else

@@ -103,9 +103,11 @@ def test_shard_learning_rate_multiple():
 
 
 def _add_to_shared_copy(local: str, model: str, row: int, value: float) -> None:
-    emb, out = training.open_shared_copy(local, "1-0", model)
+    emb, out, counter = training.open_shared_copy(local, "1-0", model)
     emb[row] += value
     out[row] -= value
+    clock = training.SharedClock(counter, local, start=0, total=100, models=1)
+    clock.advance(10)
 
 
 def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
@@ -124,10 +126,12 @@ def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
     for w in workers:
         w.join(60)
         assert w.exitcode == 0
-    emb, out = training.open_shared_copy(local, "1-0", model)
+    emb, out, counter = training.open_shared_copy(local, "1-0", model)
     assert emb[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0] and out[:, 0].tolist() == [-2.0, 0.0, -2.0, 0.0]
+    assert counter.tolist() == [20]  # both processes' rows on the one clock
     # the next round starts from its own model file; the previous round's copy is removed
     storage.write_arrays(model, np.full((4, 3), 5, np.float32), np.zeros((4, 3), np.float32))
-    emb, _ = training.open_shared_copy(local, "1-1", model)
-    assert np.all(emb == 5.0)
-    assert sorted(p.name for p in (tmp_path / "executor").glob("*.npy")) == ["1-1-emb.npy", "1-1-out.npy"]
+    emb, _, counter = training.open_shared_copy(local, "1-1", model)
+    assert np.all(emb == 5.0) and counter.tolist() == [0]
+    left = sorted(p.name for p in (tmp_path / "executor").glob("*.npy"))
+    assert left == ["1-1-emb.npy", "1-1-out.npy", "1-1-rows.npy"]

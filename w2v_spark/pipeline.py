@@ -218,7 +218,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         result = training.train_epoch(
             sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions,
             dataclasses.replace(schedule, lr_scale=training.shard_lr_scale(models)), cfg.syncs_per_epoch,
-            hogwild=cfg.hogwild,
+            hogwild=cfg.hogwild, executors=models,
         )  # fmt: skip
         emb, theta = result.emb, result.out
         seconds = time.perf_counter() - t
@@ -241,6 +241,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
             "words_per_sec": corpus_words / seconds,
             "tuple_seconds": t_tuples,
             "models_averaged": result.models,  # in the epoch's last round
+            "lr_multiple": training.shard_lr_scale(models),
             "train_seconds": seconds - t_tuples,
             "kept_words": sum(s.kept for s in tstats),
             # summed over tasks: compare with the wall times above to see Spark's overhead

@@ -105,6 +105,28 @@ class EpochResult:
     models: int  # models averaged in the epoch's last round
 
 
+@dataclass(frozen=True)
+class SharedClock:
+    """With hogwild, the rows an executor's tasks have trained so far in a round, shared by them.
+
+    The learning rate follows it, as word2vec's threads follow a shared word count: tasks that
+    train one copy one after another would otherwise each restart the round's decay.
+    """
+
+    counter: np.ndarray  # int64[1], memory-mapped beside the executor's copy
+    lock_dir: str  # the executor's directory, whose lock guards the counter
+    start: int  # rows of the epoch, all shards, before this round
+    total: int  # rows of the epoch, all shards
+    models: int  # executors training copies side by side, each about 1/models of the round
+
+    def advance(self, rows: int) -> int:
+        """Count ``rows`` more; returns the count before them."""
+        with _locked(self.lock_dir):
+            before = int(self.counter[0])
+            self.counter[0] = before + rows
+        return before
+
+
 def train_shard(
     tuples_file: str,
     emb: np.ndarray,
@@ -114,19 +136,21 @@ def train_shard(
     sync: int = 0,
     syncs: int = 1,
     shard: int = 0,
+    clock: SharedClock | None = None,
 ) -> ShardStats:
     """SGD on (emb, out), in place, over round ``sync`` of ``syncs`` of one tuples file (its rows
     n*sync/syncs up to n*(sync+1)/syncs). Training in place keeps one copy of the model per task.
 
     ``epoch`` counts from 1. The learning rate follows global progress: a shard at row i of n
     in epoch e is at (e - 1 + i/n) / epochs of the run, because all shards of an epoch advance
-    side by side.
+    side by side. With a ``clock`` (hogwild) it is the executor's progress through the epoch instead.
     """
     started = time.perf_counter()
     n = storage.num_rows(tuples_file)
     first, stop = n * sync // syncs, n * (sync + 1) // syncs
     scale = schedule.lr_scale
-    drop = scale * (schedule.alpha - schedule.min_alpha) / max(n, 1) / schedule.epochs
+    rows_per_epoch = max(n, 1) if clock is None else max(clock.total, 1) / clock.models
+    drop = scale * (schedule.alpha - schedule.min_alpha) / rows_per_epoch / schedule.epochs
     loss = 0.0
     done = first
     kernel_seconds = 0.0
@@ -136,7 +160,11 @@ def train_shard(
         centers, targets = columns[0], columns[1]
         # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
         negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
-        progress = (epoch - 1 + done / max(n, 1)) / schedule.epochs
+        if clock is None:
+            progress = (epoch - 1 + done / max(n, 1)) / schedule.epochs
+        else:
+            trained = clock.start + clock.advance(len(batch)) * clock.models
+            progress = (epoch - 1 + min(1.0, trained / max(clock.total, 1))) / schedule.epochs
         lr0 = scale * learning_rate(schedule.alpha, schedule.min_alpha, progress)
         t = time.perf_counter()
         if schedule.softmax:
@@ -166,13 +194,15 @@ def train_epoch(
     schedule: Schedule,
     syncs: int = 1,
     hogwild: bool = False,
+    executors: int = 1,
 ) -> EpochResult:
     """One epoch over every shard in ``syncs`` rounds; returns the averaged (E, Theta) and stats.
 
     ``work_dir`` holds the exchanged parameters (``model.npy``, ``delta-part-NNNNN.npy`` per
     round); every task must be able to read and write it, like the tuples. It is emptied on return.
     With ``hogwild`` the tasks of one executor train a shared copy instead (``open_shared_copy``)
-    and the deltas are one file per executor, ``delta-executor-<hash>.npy``.
+    and the deltas are one file per executor, ``delta-executor-<hash>.npy``; ``executors`` is how
+    many train side by side (each then about 1/executors of a round), for the learning rate.
     """
     tuples_dir = storage.normalize(tuples_epoch_dir)
     loss = 0.0
@@ -182,6 +212,8 @@ def train_epoch(
     models = 0
     # Names this run's shared copies in the executors' local directories (hogwild only).
     run = hashlib.sha1(storage.normalize(work_dir).encode()).hexdigest()[:16]
+    if hogwild:  # rows per shard, for the executors' shared clocks
+        sizes = [storage.num_rows(storage.join(tuples_dir, part_name(p))) for p in range(partitions)]
     for sync in range(syncs):
         round_dir = storage.join(work_dir, f"epoch={epoch}-sync={sync}")
         model_file = storage.join(round_dir, "model.npy")
@@ -207,10 +239,12 @@ def train_epoch(
             model = storage.join(round_dir, "model.npy")
             local = executor_dir(run)
             delta = storage.join(round_dir, f"delta-executor-{hashlib.sha1(local.encode()).hexdigest()[:16]}.npy")
+            start = sum(n * sync // syncs for n in sizes)
             for p in shards:
-                task_emb, task_out = open_shared_copy(local, f"{epoch}-{sync}", model)
+                task_emb, task_out, counter = open_shared_copy(local, f"{epoch}-{sync}", model)
+                clock = SharedClock(counter, local, start, sum(sizes), executors)
                 stats = train_shard(
-                    storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p
+                    storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p, clock
                 )
                 # The copy's deltas as this task leaves it, written under the lock, so the file
                 # last written holds the training of every task that ran here (the last to finish
@@ -218,7 +252,7 @@ def train_epoch(
                 with _locked(local):
                     rows = storage.block_rows(task_emb.shape[1])
                     storage.write_differences(delta, [task_emb, task_out], model, rows)
-                del task_emb, task_out
+                del task_emb, task_out, counter, clock
                 stats.delta = delta
                 yield stats
 
@@ -266,21 +300,22 @@ def _locked(directory: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def open_shared_copy(local: str, name: str, model: str) -> tuple[np.ndarray, np.ndarray]:
-    """The executor's copy of a round's model, memory-mapped for writing; the first task of the
-    round on this executor makes it from the round's model file (and removes older rounds')."""
-    emb_path, out_path = (os.path.join(local, f"{name}-{m}.npy") for m in ("emb", "out"))
+def open_shared_copy(local: str, name: str, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The executor's copy of a round's model and its row counter (for ``SharedClock``),
+    memory-mapped for writing; the first task of the round on this executor makes them from the
+    round's model file (and removes older rounds')."""
+    emb_path, out_path, count_path = (os.path.join(local, f"{name}-{m}.npy") for m in ("emb", "out", "rows"))
     with _locked(local):
-        if not os.path.exists(out_path):
+        if not os.path.exists(count_path):
             for f in os.listdir(local):
                 if f.endswith(".npy"):
                     os.remove(os.path.join(local, f))
-            for path, array in zip((emb_path, out_path), storage.read_arrays(model, 2), strict=True):
+            arrays = [*storage.read_arrays(model, 2), np.zeros(1, np.int64)]
+            for path, array in zip((emb_path, out_path, count_path), arrays, strict=True):
                 np.save(path + ".tmp.npy", array)
                 os.replace(path + ".tmp.npy", path)
-    emb = np.load(emb_path, mmap_mode="r+")
-    out = np.load(out_path, mmap_mode="r+")
-    return emb.view(np.ndarray), out.view(np.ndarray)
+    emb, out, counter = (np.load(p, mmap_mode="r+").view(np.ndarray) for p in (emb_path, out_path, count_path))
+    return emb, out, counter
 
 
 def delta_file(round_dir: str, shard: int) -> str:
