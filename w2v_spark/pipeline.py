@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from typing import Any
 
 from pyspark import SparkContext, StorageLevel
@@ -208,6 +209,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
     # Stages 3b-4: fresh tuples every epoch, then training on them.
     worker_peaks: dict[int, float] = {}
     packages: set[str] = set()
+    run_id = uuid.uuid4().hex  # names this run's shared copies with --hogwild
     for epoch in range(len(epochs) + 1, cfg.epochs + 1):
         t = time.perf_counter()
         tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
@@ -218,7 +220,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         result = training.train_epoch(
             sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions,
             dataclasses.replace(schedule, lr_scale=training.shard_lr_scale(models)), cfg.syncs_per_epoch,
-            hogwild=cfg.hogwild, executors=models,
+            hogwild=cfg.hogwild, executors=models, run=run_id,
         )  # fmt: skip
         emb, theta = result.emb, result.out
         seconds = time.perf_counter() - t
@@ -261,6 +263,8 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
             checkpoints.save(staging, epoch, emb, theta, state, keep=cfg.keep_checkpoints)
         del result  # it shares emb and theta; holding it would keep theta alive through the export
 
+    if cfg.hogwild:
+        training.remove_shared_copies(sc, run_id, partitions)
     del theta  # not exported: freeing it halves the driver's memory while writing the vectors
     trained = cfg.epochs - (0 if resume_from is None else resume_from.epoch)
     # Stage 5: outputs, _SUCCESS last, then the whole directory moves into place.

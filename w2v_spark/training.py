@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -195,6 +196,7 @@ def train_epoch(
     syncs: int = 1,
     hogwild: bool = False,
     executors: int = 1,
+    run: str = "",
 ) -> EpochResult:
     """One epoch over every shard in ``syncs`` rounds; returns the averaged (E, Theta) and stats.
 
@@ -202,7 +204,8 @@ def train_epoch(
     round); every task must be able to read and write it, like the tuples. It is emptied on return.
     With ``hogwild`` the tasks of one executor train a shared copy instead (``open_shared_copy``)
     and the deltas are one file per executor, ``delta-executor-<hash>.npy``; ``executors`` is how
-    many train side by side (each then about 1/executors of a round), for the learning rate.
+    many train side by side (each then about 1/executors of a round), for the learning rate, and
+    ``run`` names the run's copies (unique per run, so no run ever picks up another's copy).
     """
     tuples_dir = storage.normalize(tuples_epoch_dir)
     loss = 0.0
@@ -210,9 +213,9 @@ def train_epoch(
     task_seconds = kernel_seconds = 0.0
     peaks: dict[int, float] = {}
     models = 0
-    # Names this run's shared copies in the executors' local directories (hogwild only).
-    run = hashlib.sha1(storage.normalize(work_dir).encode()).hexdigest()[:16]
     if hogwild:  # rows per shard, for the executors' shared clocks
+        if not run:
+            raise ValueError("hogwild training needs a run id naming its shared copies")
         sizes = [storage.num_rows(storage.join(tuples_dir, part_name(p))) for p in range(partitions)]
     for sync in range(syncs):
         round_dir = storage.join(work_dir, f"epoch={epoch}-sync={sync}")
@@ -278,6 +281,19 @@ def executor_count(sc: SparkContext) -> int:
         return 1
     # Block managers: one per executor plus the driver's. PySpark has no public call for this.
     return max(1, int(sc._jsc.sc().getExecutorMemoryStatus().size()) - 1)
+
+
+def remove_shared_copies(sc: SparkContext, run: str, partitions: int) -> None:
+    """Delete the run's shared copies: one task per shard, each removing its executor's directory.
+
+    Best effort: Spark does not promise every executor a task (one that gets none keeps its last
+    copy until the application ends and Spark deletes its local directory).
+    """
+
+    def remove(_: Iterable[int]) -> None:
+        shutil.rmtree(executor_dir(run), ignore_errors=True)
+
+    sc.parallelize(range(partitions), partitions).foreachPartition(remove)
 
 
 def executor_dir(run: str) -> str:
