@@ -49,12 +49,13 @@ def test_eight_shards_on_one_executor_are_one_model_and_keep_the_planted_structu
     metrics, words, vectors = _planted_run(spark, tmp_path, partitions=8, hogwild=True, syncs_per_epoch=2)
     assert [e["models_averaged"] for e in metrics["epochs"]] == [1] * 4
     assert topic_purity(words, vectors) >= 0.9
-    # the copies are gone from the executor's local directory once the run is over
-    assert spark.sparkContext.parallelize([0], 1).flatMap(_copies_left).collect() == []
 
+    # the copies are gone from the executor's local directory once the run is over (nested, so
+    # Spark ships the function itself rather than a reference to this test module)
+    def copies_left(_: int) -> list[str]:
+        import glob
+        import os
 
-def _copies_left(_: int) -> list[str]:
-    import glob
-    import os
+        return glob.glob(os.path.join(os.environ["SPARK_LOCAL_DIRS"].split(",")[0], "w2v-spark-*", "*"))
 
-    return glob.glob(os.path.join(os.environ["SPARK_LOCAL_DIRS"].split(",")[0], "w2v-spark-*", "*"))
+    assert spark.sparkContext.parallelize([0], 1).flatMap(copies_left).collect() == []
