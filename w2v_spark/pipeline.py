@@ -217,9 +217,10 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         # The rate multiple follows the number of models that will be averaged: one per shard, or
         # with hogwild one per executor (counted afresh each epoch, as executors come and go).
         models = min(partitions, training.executor_count(sc)) if cfg.hogwild else partitions
+        multiple = training.shard_lr_scale(models)
         result = training.train_epoch(
             sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions,
-            dataclasses.replace(schedule, lr_scale=training.shard_lr_scale(models)), cfg.syncs_per_epoch,
+            dataclasses.replace(schedule, lr_scale=multiple), cfg.syncs_per_epoch,
             hogwild=cfg.hogwild, executors=models, run=run_id,
         )  # fmt: skip
         emb, theta = result.emb, result.out
@@ -243,7 +244,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
             "words_per_sec": corpus_words / seconds,
             "tuple_seconds": t_tuples,
             "models_averaged": result.models,  # in the epoch's last round
-            "lr_multiple": training.shard_lr_scale(models),
+            "lr_multiple": multiple,
             "train_seconds": seconds - t_tuples,
             "kept_words": sum(s.kept for s in tstats),
             # summed over tasks: compare with the wall times above to see Spark's overhead

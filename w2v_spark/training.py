@@ -77,7 +77,7 @@ class Schedule:
     alpha: float
     min_alpha: float
     epochs: int
-    lr_scale: float = 1.0  # every shard's learning rate is multiplied by this (the number of shards)
+    lr_scale: float = 1.0  # every shard's learning rate is multiplied by this (shard_lr_scale of the models averaged)
     softmax: bool = False  # the full-softmax objective instead of negative sampling
 
 
