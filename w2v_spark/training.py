@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -213,6 +213,7 @@ def train_epoch(
     task_seconds = kernel_seconds = 0.0
     peaks: dict[int, float] = {}
     models = 0
+    sizes: list[int] = []
     if hogwild:  # rows per shard, for the executors' shared clocks
         if not run:
             raise ValueError("hogwild training needs a run id naming its shared copies")
@@ -225,42 +226,38 @@ def train_epoch(
         def task(shards: Iterable[int], sync: int = sync, round_dir: str = round_dir) -> Iterator[ShardStats]:
             # One model in memory per task: read, trained in place, then written out as the
             # difference from the round's model, which is read back a block of rows at a time.
+            # Hogwild: every task of this executor trains the one copy in its local directory
+            # instead, and they share one deltas file.
             model = storage.join(round_dir, "model.npy")
+            if hogwild:
+                local = executor_dir(run)
+                shared = storage.join(round_dir, f"delta-executor-{hashlib.sha1(local.encode()).hexdigest()[:16]}.npy")
+                start = sum(n * sync // syncs for n in sizes)
             for p in shards:
-                task_emb, task_out = storage.read_arrays(model, 2)
-                stats = train_shard(
-                    storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p
-                )
-                rows = storage.block_rows(task_emb.shape[1])
-                storage.write_differences(delta_file(round_dir, p), [task_emb, task_out], model, rows)
-                del task_emb, task_out
-                stats.delta = delta_file(round_dir, p)
-                yield stats
-
-        def shared_task(shards: Iterable[int], sync: int = sync, round_dir: str = round_dir) -> Iterator[ShardStats]:
-            # Hogwild: every task of this executor trains the one copy in its local directory.
-            model = storage.join(round_dir, "model.npy")
-            local = executor_dir(run)
-            delta = storage.join(round_dir, f"delta-executor-{hashlib.sha1(local.encode()).hexdigest()[:16]}.npy")
-            start = sum(n * sync // syncs for n in sizes)
-            for p in shards:
-                task_emb, task_out, counter = open_shared_copy(local, f"{epoch}-{sync}", model)
-                clock = SharedClock(counter, local, start, sum(sizes), executors)
+                clock: SharedClock | None = None
+                writing: AbstractContextManager[None]
+                if hogwild:
+                    task_emb, task_out, counter = open_shared_copy(local, f"{epoch}-{sync}", model)
+                    clock = SharedClock(counter, local, start, sum(sizes), executors)
+                    del counter  # the clock holds it (a memory map, released with the clock)
+                    # Written under the lock, so the file last written holds the training of every
+                    # task that ran here (the last to finish writes after all the others have finished).
+                    delta, writing = shared, _locked(local)
+                else:
+                    task_emb, task_out = storage.read_arrays(model, 2)
+                    delta, writing = delta_file(round_dir, p), nullcontext()
                 stats = train_shard(
                     storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p, clock
                 )
-                # The copy's deltas as this task leaves it, written under the lock, so the file
-                # last written holds the training of every task that ran here (the last to finish
-                # writes after all the others have finished).
-                with _locked(local):
+                with writing:
                     rows = storage.block_rows(task_emb.shape[1])
                     storage.write_differences(delta, [task_emb, task_out], model, rows)
-                del task_emb, task_out, counter, clock
+                del task_emb, task_out, clock
                 stats.delta = delta
                 yield stats
 
         rdd = sc.parallelize(range(partitions), partitions)
-        stats = rdd.mapPartitions(shared_task if hogwild else task).collect()
+        stats = rdd.mapPartitions(task).collect()
         deltas = sorted({s.delta for s in stats})
         models = len(deltas)
         emb, out = average(emb, out, deltas, models)
