@@ -22,6 +22,7 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
     r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[1]", "--hogwild",
             "--keep-tuples", *args)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "--hogwild trains one model per executor" not in r.stderr  # the hint is for averaged runs
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["hogwild"] is True and metrics["epochs"][0]["models_averaged"] == 1
     words, vectors = read_vectors(str(out))
@@ -42,6 +43,9 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
     averaged = tmp_path / "averaged"
     r = w2v("train", "--input", str(small_corpus), "--output", str(averaged), "--master", "local[1]", *args)
     assert r.returncode == 0, r.stderr[-3000:]
+    # which says, once, what averaging costs and what to use instead
+    assert r.stderr.count("2 shard models averaged 1 time(s) per epoch") == 1, r.stderr[-3000:]
+    assert "--hogwild trains one model per executor" in r.stderr
     assert float(np.max(np.abs(read_vectors(str(averaged))[1] - vectors))) > 1e-3
 
 
