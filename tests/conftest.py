@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample" / "linuxdoc-sample.txt.gz"
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# Python workers (SQL ones included) run this interpreter, whether or not the venv is activated.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +45,9 @@ ENV = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.execut
 SMALL = ["--partitions", "2", "--vector-size", "32", "--epochs", "4", "--min-count", "3"]
 
 
-def w2v(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def w2v(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed (pip install -e .)")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=ENV, check=False)
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env or ENV, check=False)
 
 
 def max_diff(a: Path, b: Path) -> float:

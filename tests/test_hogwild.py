@@ -9,7 +9,8 @@ import numpy as np
 
 from tests.conftest import w2v
 from tests.test_quality import _planted_run, topic_purity
-from w2v_spark import storage, training
+from w2v_spark import blocks, exchange, storage, tasks, training
+from w2v_spark.blocks import ModelShape
 from w2v_spark.export import read_vectors
 from w2v_spark.tuples import part_name
 
@@ -31,9 +32,9 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
     total = sum(storage.num_rows(t) for t in tuples)
     diffs = []
     for order in ((0, 1), (1, 0)):
-        emb, theta = training.init_params(len(words), 16, seed=5)
+        emb, theta = blocks.init_block(ModelShape(len(words), 16), 5, 0)
         # one learning-rate decay over the epoch's rows of both shards, as one shard would have
-        clock = training.SharedClock(np.zeros(1, np.int64), str(tmp_path), 0, total, 1)
+        clock = exchange.SharedClock(np.zeros(1, np.int64), str(tmp_path), 0, total, 1)
         for p in order:
             training.train_shard(tuples[p], emb, theta, 1, schedule, shard=p, clock=clock)
         assert int(clock.counter[0]) == total
@@ -56,10 +57,10 @@ def test_eight_shards_on_one_executor_are_one_model_and_keep_the_planted_structu
 
     # the copies are gone from the executor's local directory once the run is over (nested, so
     # Spark ships the function itself rather than a reference to this test module)
-    def copies_left(_: int) -> list[str]:
+    def copies_left(_: int) -> dict[str, list[str]]:
         import glob
         import os
 
-        return glob.glob(os.path.join(os.environ["SPARK_LOCAL_DIRS"].split(",")[0], "w2v-spark-*", "*"))
+        return {"left": glob.glob(os.path.join(os.environ["SPARK_LOCAL_DIRS"].split(",")[0], "w2v-spark-*", "*"))}
 
-    assert spark.sparkContext.parallelize([0], 1).flatMap(copies_left).collect() == []
+    assert tasks.run_tasks(spark, 1, copies_left) == [{"left": []}]

@@ -72,7 +72,7 @@ def test_resume_with_different_settings_is_refused(small_corpus, tmp_path):
             "--window", "3", "--resume", timeout=60)  # fmt: skip
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "settings differ (window: 5 then, 3 now)" in r.stderr, r.stderr
-    assert (staging / "checkpoints" / "epoch=1" / "model.npy").exists()  # refusing changed nothing
+    assert (staging / "checkpoints" / "epoch=1" / "block-00000.npy").exists()  # refusing changed nothing
 
 
 def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(small_corpus, reference, tmp_path):

@@ -5,17 +5,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import storage, training
+from w2v_spark import blocks, exchange, storage, training
+from w2v_spark.blocks import ModelShape
+from w2v_spark.errors import ConfigError
 from w2v_spark.schemas import tuple_arrow_schema
+from w2v_spark.tuples import part_name
 
 
-def test_init_params_follow_word2vec_and_the_seed():
-    emb, out = training.init_params(500, 40, seed=7)
+def _write_model(model_dir, shape, emb, theta):
+    for b in range(shape.blocks):
+        start, stop = shape.bounds(b)
+        blocks.write_block(str(model_dir), b, emb[start:stop], theta[start:stop])
+
+
+def _init(shape, seed):
+    parts = [blocks.init_block(shape, seed, b) for b in range(shape.blocks)]
+    return np.concatenate([e for e, _ in parts]), np.concatenate([t for _, t in parts])
+
+
+def test_init_follows_word2vec_and_the_seed_whatever_the_blocks():
+    emb, theta = _init(ModelShape(500, 40), seed=7)
     assert emb.dtype == np.float32 and emb.shape == (500, 40)
     assert np.all(np.abs(emb) < 0.5 / 40) and emb.std() > 0.2 / 40  # uniform in (-0.5/d, 0.5/d)
-    assert not out.any()
-    again, _ = training.init_params(500, 40, seed=7)
-    other, _ = training.init_params(500, 40, seed=8)
+    assert not theta.any()
+    # blocks of 7 rows skip ahead in the one stream of draws: the same model as one block
+    again, _ = _init(ModelShape(500, 40, block_rows=7), seed=7)
+    other, _ = _init(ModelShape(500, 40), seed=8)
     assert np.array_equal(emb, again) and not np.array_equal(emb, other)
 
 
@@ -25,22 +40,38 @@ def test_learning_rate_decays_linearly_over_the_run():
     assert training.learning_rate(0.025, 0.0001, 0.5) == pytest.approx((0.025 + 0.0001) / 2)
 
 
-def _write_deltas(path, emb_delta, out_delta):
-    storage.write_arrays(str(path), np.asarray(emb_delta, np.float32), np.asarray(out_delta, np.float32))
-    return str(path)
-
-
-def test_average_is_the_plain_mean_over_all_shards(tmp_path):
+def test_average_is_the_plain_mean_over_all_shards_block_by_block(tmp_path):
+    shape = ModelShape(3, 2, block_rows=2)  # two blocks: rows 0-1 and row 2
     start = np.ones((3, 2), np.float32)
+    _write_model(tmp_path / "model", shape, start, start)
     # shard 0 moved row 0 by +2 and row 1 by +4; shard 1 moved row 0 by -2; a third shard made no file
-    files = [
-        _write_deltas(tmp_path / "a.npy", [[2, 2], [4, 0], [0, 0]], np.zeros((3, 2))),
-        _write_deltas(tmp_path / "b.npy", [[-2, -2], [0, 0], [0, 0]], [[0, 0], [0, 0], [3, 3]]),
-    ]
-    emb, out = training.average(start.copy(), start.copy(), files, shards=3)
-    # every shard trained at 3x the rate, so a row only one shard moved keeps a third of that move
-    np.testing.assert_allclose(emb, np.array([[1, 1], [1 + 4 / 3, 1], [1, 1]]), rtol=1e-6)
-    np.testing.assert_allclose(out, [[1, 1], [1, 1], [2, 2]], rtol=1e-6)
+    files = []
+    for name, d_emb, d_theta in [("a", [[2, 2], [4, 0], [0, 0]], np.zeros((3, 2))),
+                                 ("b", [[-2, -2], [0, 0], [0, 0]], [[0, 0], [0, 0], [3, 3]])]:  # fmt: skip
+        path = str(tmp_path / f"{name}.npy")
+        storage.write_arrays(path, np.asarray(d_emb, np.float32), np.asarray(d_theta, np.float32))
+        files.append(path)
+    files.append(files[0])  # stands for a third shard with shard 0's deltas: 3 models averaged
+    for b in range(shape.blocks):
+        read, written = blocks.average_block(str(tmp_path / "model"), str(tmp_path / "next"), b, files, shape)
+        assert written == 2 * 4 * 2 * (2 if b == 0 else 1) and read == written * 4  # base + 3 deltas
+    emb, theta = blocks.read_model(str(tmp_path / "next"), shape)
+    np.testing.assert_allclose(emb, np.array([[1 + 2 / 3, 1 + 2 / 3], [1 + 8 / 3, 1], [1, 1]]), rtol=1e-6)
+    np.testing.assert_allclose(theta, [[1, 1], [1, 1], [2, 2]], rtol=1e-6)
+
+
+def test_deltas_are_written_block_by_block_and_read_back_by_row_range(tmp_path):
+    shape = ModelShape(10, 3, block_rows=4)
+    rng = np.random.default_rng(1)
+    base_e, base_t = rng.random((10, 3), np.float32), rng.random((10, 3), np.float32)
+    _write_model(tmp_path / "m", shape, base_e, base_t)
+    trained_e, trained_t = base_e + 1, base_t - 2
+    trained_t[5] = base_t[5]  # a row the shard did not touch
+    read, touched = blocks.write_delta(str(tmp_path / "d.npy"), trained_e, trained_t, str(tmp_path / "m"), shape)
+    assert read == shape.nbytes and touched == 19  # the base model, read once; 19 of 20 rows changed
+    np.testing.assert_allclose(storage.read_rows(str(tmp_path / "d.npy"), 0, 3, 9), np.ones((6, 3)), rtol=1e-6)
+    np.testing.assert_allclose(storage.read_rows(str(tmp_path / "d.npy"), 1, 8, 99), np.full((2, 3), -2), rtol=1e-6)
+    assert not storage.read_rows(str(tmp_path / "d.npy"), 1, 5, 6).any()
 
 
 def _tuples_file(path, centers, targets, negatives):
@@ -103,11 +134,14 @@ def test_shard_learning_rate_multiple():
 
 
 def _add_to_shared_copy(local: str, model: str, row: int, value: float) -> None:
-    emb, out, counter = training.open_shared_copy(local, "1-0", model)
+    emb, theta, counter, _ = exchange.open_shared_copy(local, "1-0", model, SHAPE)
     emb[row] += value
-    out[row] -= value
-    clock = training.SharedClock(counter, local, start=0, total=100, models=1)
+    theta[row] -= value
+    clock = exchange.SharedClock(counter, local, start=0, total=100, models=1)
     clock.advance(10)
+
+
+SHAPE = ModelShape(4, 3, block_rows=3)
 
 
 def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
@@ -115,8 +149,8 @@ def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
     each other's updates; a new round's copy starts from its model and replaces the old one."""
     import multiprocessing
 
-    model = str(tmp_path / "model.npy")
-    storage.write_arrays(model, np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32))
+    model = str(tmp_path / "model")
+    _write_model(model, SHAPE, np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32))
     local = str(tmp_path / "executor")
     (tmp_path / "executor").mkdir()
     ctx = multiprocessing.get_context("spawn")
@@ -126,12 +160,66 @@ def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
     for w in workers:
         w.join(60)
         assert w.exitcode == 0
-    emb, out, counter = training.open_shared_copy(local, "1-0", model)
-    assert emb[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0] and out[:, 0].tolist() == [-2.0, 0.0, -2.0, 0.0]
-    assert counter.tolist() == [20]  # both processes' rows on the one clock
-    # the next round starts from its own model file; the previous round's copy is removed
-    storage.write_arrays(model, np.full((4, 3), 5, np.float32), np.zeros((4, 3), np.float32))
-    emb, _, counter = training.open_shared_copy(local, "1-1", model)
-    assert np.all(emb == 5.0) and counter.tolist() == [0]
+    emb, theta, counter, read = exchange.open_shared_copy(local, "1-0", model, SHAPE)
+    assert emb[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0] and theta[:, 0].tolist() == [-2.0, 0.0, -2.0, 0.0]
+    assert counter.tolist() == [20] and read == 0  # both processes' rows on the one clock; nothing re-read
+    # the next round starts from its own model; the previous round's copy is removed
+    _write_model(model, SHAPE, np.full((4, 3), 5, np.float32), np.zeros((4, 3), np.float32))
+    emb, _, counter, read = exchange.open_shared_copy(local, "1-1", model, SHAPE)
+    assert np.all(emb == 5.0) and counter.tolist() == [0] and read == SHAPE.nbytes
     left = sorted(p.name for p in (tmp_path / "executor").glob("*.npy"))
-    assert left == ["1-1-emb.npy", "1-1-out.npy", "1-1-rows.npy"]
+    assert left == ["1-1-emb.npy", "1-1-rows.npy", "1-1-theta.npy"]
+
+
+def test_an_unknown_exchange_strategy_is_refused_with_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown exchange strategy 'gossip'; known: average, hogwild"):
+        exchange.get("gossip")
+    assert exchange.get("average").reproducible and not exchange.get("hogwild").reproducible
+
+
+def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2):
+    work = str(tmp_path / name)
+    training.init_model(spark, storage.join(work, "model-init"), shape, seed=3)
+    rows = tuple(storage.num_rows(str(tuples_dir / part_name(p))) for p in (0, 1))
+    plan = training.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, report_delay=0)
+    schedule = training.Schedule(0.05, 0.001, 1, lr_scale=training.shard_lr_scale(2))
+    return training.train_epoch(spark, exchange.get(exchange_name), plan, storage.join(work, "model-init"), schedule)
+
+
+def test_an_epoch_on_spark_gives_the_same_model_whatever_the_block_size(spark, tmp_path):
+    """Training and averaging run as Spark jobs over the model's blocks: 1 block or 6, the same bits."""
+    rng = np.random.default_rng(2)
+    tuples_dir = tmp_path / "tuples"
+    tuples_dir.mkdir()
+    for p in (0, 1):
+        n = 500
+        _tuples_file(tuples_dir / part_name(p), rng.integers(0, 20, n), rng.integers(0, 20, n), rng.integers(0, 20, n))
+    one = _epoch(spark, tmp_path, ModelShape(20, 8), tuples_dir, "one")
+    six = _epoch(spark, tmp_path, ModelShape(20, 8, block_rows=4), tuples_dir, "six")
+    assert one.examples == six.examples == 1000 and one.models == 2
+    assert one.io["rounds"] == 2 and one.io["driver_read"] == 0 and one.io["tasks_written"] > 0
+    e1, t1 = blocks.read_model(one.model_dir, ModelShape(20, 8))
+    e6, t6 = blocks.read_model(six.model_dir, ModelShape(20, 8, block_rows=4))
+    assert np.array_equal(e1, e6) and np.array_equal(t1, t6) and np.abs(t1).max() > 0
+    # the working copies of earlier rounds are gone: only the epoch's last model is left
+    assert sorted(p.name for p in (tmp_path / "six").iterdir()) == ["model-epoch=1-sync=1"]
+
+
+def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
+    from w2v_spark.export import read_vectors
+    from w2v_spark.pipeline import export_vectors, layout
+    from w2v_spark.vocabulary import Vocabulary
+
+    shape = ModelShape(11, 3, block_rows=4)
+    emb = np.arange(33, dtype=np.float32).reshape(11, 3) / 7
+    _write_model(tmp_path / "model", shape, emb, np.zeros_like(emb))
+    vocab = Vocabulary(pa.array([f"w{i}" for i in range(11)]), np.arange(11, 0, -1))
+    paths = layout(str(tmp_path / "out"))
+    storage.write_table(vocab.to_arrow(), paths["vocab"])
+    export_vectors(spark, paths, vocab, str(tmp_path / "model"), shape)
+    assert sorted(p.name for p in (tmp_path / "out" / "vectors").iterdir()) == [
+        "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"
+    ]  # fmt: skip
+    for path in (tmp_path / "out", tmp_path / "out" / "vectors.txt", tmp_path / "out" / "vectors.bin"):
+        words, vectors = read_vectors(str(path))
+        assert words == [f"w{i}" for i in range(11)] and np.array_equal(vectors, emb), path

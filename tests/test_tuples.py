@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 
-from w2v_spark import kernels, tuples
+from w2v_spark import kernels, storage, tuples
 from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
 
 
@@ -116,9 +116,11 @@ def unique_word_corpus(spark, tmp_path_factory):
     sentences = [[f"w{s}_{i}" for i in range(rng.integers(1, 25))] for s in range(300)]
     token_df = spark.createDataFrame([(s,) for s in sentences], "tokens array<string>")
     vocab = build_vocabulary(token_df, min_count=1)
-    words = spark.sparkContext.broadcast(vocab.words)
+    vocab_dir = str(tmp_path_factory.mktemp("vocab"))
+    storage.write_table(vocab.to_arrow(), vocab_dir)
     corpus_dir = str(tmp_path_factory.mktemp("corpus"))
-    shards = tuples.write_corpus(tuples.shard(tuples.encode(token_df, words), 3), corpus_dir)
+    encoded = tuples.encode(token_df, storage.join(vocab_dir, "part-00000.parquet"))
+    shards = tuples.write_corpus(tuples.shard(encoded, 3), corpus_dir)
     where = {}
     index = {w: i for i, w in enumerate(vocab.words.to_pylist())}
     for s, sent in enumerate(sentences):
@@ -130,10 +132,11 @@ def unique_word_corpus(spark, tmp_path_factory):
 def _epoch(spark, corpus, tmp_path, *, seed=1, epoch=1, window=3, negative=4, name="t"):
     vocab, shards, corpus_dir, _ = corpus
     prob, alias = kernels.build_alias_table(noise_distribution(vocab.counts))
-    tables = spark.sparkContext.broadcast((keep_probabilities(vocab.counts, 0.0), prob, alias))
+    tables = str(tmp_path / f"{name}-tables.npy")
+    tuples.write_tables(tables, keep_probabilities(vocab.counts, 0.0), prob, alias)
     params = tuples.TupleParams(window=window, negative=negative, seed=seed, tables=tables)
     out = str(tmp_path / name)
-    stats = tuples.generate_epoch(spark.sparkContext, corpus_dir, out, params, epoch, shards, 3)
+    stats = tuples.generate_epoch(spark, corpus_dir, out, params, epoch, shards, 3)
     return stats, tuples.epoch_dir(out, epoch)
 
 

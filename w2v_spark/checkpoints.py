@@ -1,13 +1,14 @@
 """Checkpoints after every epoch, and the staging directory that makes outputs appear at once.
 
 A run works in ``DIR.inprogress`` beside its output directory ``DIR``: corpus shards, tuples,
-exchanged parameters, and after each epoch ``checkpoints/epoch=N/`` (E and Theta as .npy, no
-pickle, plus ``state.json``: the epoch records so far and the settings that decide the vectors).
-A checkpoint is written under a temporary name and renamed when complete, so the newest
-``epoch=N`` directory is always whole. When training ends, the outputs are written into the
-staging directory, ``_SUCCESS`` last, and the staging directory is renamed to ``DIR`` (an
-older ``DIR`` is moved aside first and deleted after): a reader sees the old run or the new
-one, never a mix, and a killed run never leaves ``DIR`` looking complete.
+exchanged parameters, and after each epoch ``checkpoints/epoch=N/``: the epoch's model block
+files (``blocks.py``: E and Theta as .npy, no pickle), moved there from the working directory
+rather than copied, plus ``state.json`` (the epoch records so far, the block layout and the
+settings that decide the vectors). A checkpoint is assembled under a temporary name and
+renamed when complete, so the newest ``epoch=N`` directory is always whole. When training
+ends, the outputs are written into the staging directory, ``_SUCCESS`` last, and the
+staging directory is renamed to ``DIR`` (an older ``DIR`` is moved aside first and deleted
+after): a reader sees the old run or the new one, never a mix, and a killed run never leaves ``DIR`` looking complete.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow.fs as pafs
 
 from w2v_spark import storage
@@ -29,8 +29,9 @@ from w2v_spark.errors import ConfigError
 
 # Settings that do not change the vectors: a checkpoint stays valid when only these differ.
 NOT_FINGERPRINTED = frozenset(
-    {"input", "output", "master", "overwrite", "resume", "keep_tuples", "keep_checkpoints", "spark_conf"}
-)
+    {"input", "output", "master", "remote", "overwrite", "resume", "keep_tuples", "keep_checkpoints", "spark_conf",
+     "report_delay"}
+)  # fmt: skip
 _EPOCH_DIR = re.compile(r"^epoch=(\d+)$")
 
 
@@ -48,11 +49,7 @@ def fingerprint(cfg: TrainConfig) -> dict[str, Any]:
 class Checkpoint:
     epoch: int
     path: str
-    state: dict[str, Any]
-
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
-        emb, out = storage.read_arrays(storage.join(self.path, "model.npy"), 2)
-        return emb, out
+    state: dict[str, Any]  # its path is also the directory of the epoch's model blocks
 
 
 def checkpoint_dir(staging: str) -> str:
@@ -99,17 +96,21 @@ def check_compatible(checkpoint: Checkpoint, cfg: TrainConfig) -> None:
         )
 
 
-def save(staging: str, epoch: int, emb: np.ndarray, out: np.ndarray, state: dict[str, Any], keep: int) -> None:
-    """Write ``checkpoints/epoch=N/`` atomically, then delete all but the ``keep`` newest."""
+def save(staging: str, epoch: int, model_dir: str, state: dict[str, Any], keep: int) -> str:
+    """Make the model in ``model_dir`` the checkpoint ``checkpoints/epoch=N/`` (a rename, not a
+    copy), with ``state.json``, atomically; delete all but the ``keep`` newest. Returns the
+    checkpoint's path, where the model now is."""
     final = storage.join(checkpoint_dir(staging), f"epoch={epoch}")
     tmp = f"{final}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
-    storage.write_arrays(storage.join(tmp, "model.npy"), emb, out)
-    storage.write_text(storage.join(tmp, "state.json"), json.dumps({**state, "epoch": epoch}, indent=1) + "\n")
     fs, _ = storage.filesystem(final)
+    storage.make_dirs(checkpoint_dir(staging))
+    fs.move(storage.filesystem(model_dir)[1], storage.filesystem(tmp)[1])
+    storage.write_text(storage.join(tmp, "state.json"), json.dumps({**state, "epoch": epoch}, indent=1) + "\n")
     storage.delete_dir(final)
     fs.move(storage.filesystem(tmp)[1], storage.filesystem(final)[1])
     for _, path in list_checkpoints(staging)[:-keep]:
         storage.delete_dir(path)
+    return final
 
 
 def publish(staging: str, output: str) -> None:

@@ -133,8 +133,15 @@ def _flag_values(ns: argparse.Namespace) -> dict[str, Any]:
 def train(ns: argparse.Namespace) -> int:
     from w2v_spark.pipeline import preflight
 
-    cfg = resolve(load_toml(ns.config) if ns.config else {}, _flag_values(ns))
+    flags = _flag_values(ns)
+    if "remote" not in flags and os.environ.get("SPARK_REMOTE"):  # as pyspark honours it
+        flags["remote"] = os.environ["SPARK_REMOTE"]
+    cfg = resolve(load_toml(ns.config) if ns.config else {}, flags)
     preflight(cfg)
+    if cfg.remote:
+        from w2v_spark.session import check_connect_client
+
+        check_connect_client()
 
     import threading
 
@@ -143,10 +150,11 @@ def train(ns: argparse.Namespace) -> int:
     from w2v_spark.session import start_session
 
     threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
-    spark = start_session(cfg.master, cfg.spark_conf)
     # Spark's own WARN lines carry a full JVM and Python trace for every failed task attempt;
     # the CLI reports a failure in one line instead. --log-level DEBUG shows Spark's logs again.
-    spark.sparkContext.setLogLevel("WARN" if log.getEffectiveLevel() <= logging.DEBUG else "FATAL")
+    spark = start_session(
+        cfg.master, cfg.spark_conf, cfg.remote, "WARN" if log.getEffectiveLevel() <= logging.DEBUG else "FATAL"
+    )
     try:
         run(cfg, spark, started=_STARTED)
     finally:
@@ -220,12 +228,11 @@ def export_vectors(ns: argparse.Namespace) -> int:
 
     words, vectors = export.read_vectors(ns.vectors)
     names = pa.array(words, pa.string())
-    writer = {
-        "text": export.write_word2vec_text,
-        "binary": export.write_word2vec_binary,
-        "projector": export.write_projector,
-    }[ns.format]
-    writer(ns.output, names, vectors)
+    if ns.format == "projector":
+        export.write_projector(ns.output, names, vectors)
+    else:
+        writer = export.write_word2vec_text if ns.format == "text" else export.write_word2vec_binary
+        writer(ns.output, export.matrix_blocks(names, vectors), len(words), vectors.shape[1])
     print(f"wrote {ns.output} ({len(words):,} words x {vectors.shape[1]}, {ns.format})")
     return 0
 

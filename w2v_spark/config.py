@@ -43,6 +43,11 @@ class TrainConfig:
     )
     output: str = _param("", "Output directory (local path or a URI such as hdfs://...).")
     master: str = _param("", "Spark master URL; empty means spark-submit's master, or local[*] outside spark-submit.")
+    remote: str = _param(
+        "",
+        "Spark Connect URL (sc://host:port), or local[N] to start a local Connect server, as pyspark --remote "
+        "does; empty means $SPARK_REMOTE if set. Not together with --master.",
+    )
     partitions: int | None = _param(
         None, "Number of training shards, at least 1; unset means Spark's default parallelism (cores in local mode)."
     )
@@ -85,6 +90,9 @@ class TrainConfig:
     )
     keep_checkpoints: int = _param(
         2, "Checkpoints (E and Theta after an epoch) kept while training; all are deleted when the run succeeds."
+    )
+    report_delay: float = _param(
+        10.0, "Seconds between progress lines within an epoch (gensim's report_delay); 0 turns them off."
     )
     spark_conf: tuple[tuple[str, str], ...] = _param(
         (), "Extra Spark settings, from the [spark] table of the config file or --conf KEY=VALUE."
@@ -135,7 +143,7 @@ def _validate(c: TrainConfig) -> None:
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             fail(name, "a non-negative integer", v)
-    for name in ("sample", "ns_exponent", "alpha", "min_alpha"):
+    for name in ("sample", "ns_exponent", "alpha", "min_alpha", "report_delay"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             fail(name, "a finite number", v)
@@ -143,6 +151,11 @@ def _validate(c: TrainConfig) -> None:
         fail("objective", " or ".join(OBJECTIVES), c.objective)
     if c.objective == "negative_sampling" and c.negative < 1:
         fail("negative", "at least 1 for negative sampling (or use --objective softmax)", c.negative)
+    if c.master and c.remote:
+        fail("remote", "unset when --master is given (--master starts classic Spark, --remote connects to Spark "
+             "Connect; choose one, and unset SPARK_REMOTE if it is set)", c.remote)  # fmt: skip
+    if c.report_delay < 0:
+        fail("report_delay", "0 (off) or a positive number of seconds", c.report_delay)
     if c.sample < 0:
         fail("sample", "0 (off) or a positive threshold such as 1e-3", c.sample)
     if c.ns_exponent < 0:

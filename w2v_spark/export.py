@@ -9,6 +9,7 @@ pipeline, so its presence means every output is complete.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,44 +35,57 @@ def vectors_table(words: pa.StringArray, vectors: np.ndarray) -> pa.Table:
     )
 
 
-def write_vectors_parquet(words: pa.StringArray, vectors: np.ndarray, path: str) -> None:
-    """vectors/ as Parquet (``word string, vector array<float>``), readable by Spark, pandas, DuckDB.
+Blocks = Iterable[tuple[pa.StringArray, np.ndarray]]  # (words, their vectors), in id order
 
-    Written a block of rows at a time (one row group each), so no second copy of a large model.
+
+def matrix_blocks(words: pa.StringArray, vectors: np.ndarray, rows: int = 10_000) -> Blocks:
+    """A matrix already in memory, as the (words, vectors) blocks the writers take."""
+    return ((words[s : s + rows], vectors[s : s + rows]) for s in range(0, len(vectors), rows))
+
+
+def write_vectors_part(path: str, words: pa.StringArray, vectors: np.ndarray) -> int:
+    """One Parquet file of vectors/ (``word string, vector array<float>``); returns its rows.
+
+    vectors/ is one such file per model block, ``part-BBBBB.parquet`` in id order, written by
+    the block's Spark task, readable by Spark, pandas, DuckDB and pyarrow as one table.
     """
-    rows = storage.block_rows(vectors.shape[1])
-    blocks = (vectors_table(words[s : s + rows], vectors[s : s + rows]) for s in range(0, len(vectors), rows))
-    storage.write_table_blocks(VECTORS_ARROW_SCHEMA, blocks, path)
+    table = vectors_table(words, vectors)
+    with storage.atomic_output(path) as fh:
+        pq.write_table(table, fh, compression="snappy")
+    return len(words)
 
 
-def write_word2vec_text(path: str, words: pa.StringArray, vectors: np.ndarray) -> None:
-    """The word2vec text format: a ``V d`` header, then ``word v1 ... vd`` per line.
+def write_word2vec_text(path: str, blocks: Blocks, count: int, dim: int) -> None:
+    """The word2vec text format: a ``V d`` header, then ``word v1 ... vd`` per line, streamed
+    from ``blocks`` (memory stays at one block whatever the vocabulary).
 
     Each value is the shortest decimal that reads back as the same float32 (Arrow's cast,
     compiled: about twice as fast as Python's ``%.9g`` formatting on a million-word model).
     """
-    v = np.asarray(vectors, dtype=np.float32)
-    d = v.shape[1]
-    names = words.cast(pa.string())
+    chunk = max(1, 1_000_000 // max(1, dim))  # rows formatted at once: about a million values
     with storage.atomic_output(path) as fh:
-        fh.write(f"{v.shape[0]} {d}\n".encode())
-        for start in range(0, v.shape[0], 10_000):  # blocks keep memory flat for big vocabularies
-            block = np.ascontiguousarray(v[start : start + 10_000])
-            values = pc.cast(pa.array(block.ravel()), pa.string())
-            offsets = pa.array(np.arange(0, block.size + 1, d, dtype=np.int32))
-            rows = pc.binary_join(pa.ListArray.from_arrays(offsets, values), " ")
-            lines = pc.binary_join_element_wise(names[start : start + len(block)], rows, " ")
-            fh.write(("\n".join(lines.to_pylist()) + "\n").encode("utf-8"))
+        fh.write(f"{count} {dim}\n".encode())
+        for names, v in blocks:
+            for start in range(0, len(v), chunk):
+                block = np.ascontiguousarray(v[start : start + chunk], dtype=np.float32)
+                values = pc.cast(pa.array(block.ravel()), pa.string())
+                offsets = pa.array(np.arange(0, block.size + 1, dim, dtype=np.int32))
+                rows = pc.binary_join(pa.ListArray.from_arrays(offsets, values), " ")
+                lines = pc.binary_join_element_wise(names[start : start + len(block)].cast(pa.string()), rows, " ")
+                fh.write(("\n".join(lines.to_pylist()) + "\n").encode("utf-8"))
 
 
-def write_word2vec_binary(path: str, words: pa.StringArray, vectors: np.ndarray) -> None:
+def write_word2vec_binary(path: str, blocks: Blocks, count: int, dim: int) -> None:
     """The word2vec binary format: a ``V d`` header line, then per word ``word `` and d float32
     (little-endian) and a newline, which is what word2vec.c and gensim write and read."""
-    v = np.asarray(vectors, dtype="<f4")
     with storage.atomic_output(path) as fh:
-        fh.write(f"{v.shape[0]} {v.shape[1]}\n".encode())
-        for w, row in zip(words.to_pylist(), v, strict=True):
-            fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+        fh.write(f"{count} {dim}\n".encode())
+        for names, v in blocks:
+            rows = np.asarray(v, dtype="<f4")
+            lines = (
+                w.encode("utf-8") + b" " + row.tobytes() + b"\n" for w, row in zip(names.to_pylist(), rows, strict=True)
+            )
+            fh.write(b"".join(lines))
 
 
 def write_projector(directory: str, words: pa.StringArray, vectors: np.ndarray) -> None:
@@ -97,7 +111,8 @@ def read_vectors(path: str) -> tuple[list[str], np.ndarray]:
     p = Path(path)
     if p.is_dir():
         if (p / "vectors").is_dir():
-            table = pq.read_table(p / "vectors")
+            parts = sorted((p / "vectors").glob("part-*.parquet"))  # one per block, in id order
+            table = pa.concat_tables([pq.read_table(f) for f in parts]) if parts else pq.read_table(p / "vectors")
             flat = table.column("vector").combine_chunks()
             words = table.column("word").to_pylist()
             dim = len(flat[0]) if len(flat) else 0

@@ -1,8 +1,9 @@
 """Memory: peaks of the processes a run uses (for metrics.json) and what a model will need.
 
-A run holds one copy of the model (E and Theta, 2 x V x d x 4 bytes) in the driver's Python
-process and one in every Python worker while it trains a shard; nothing else grows with the
-vocabulary beyond a few bytes per word. docs/scaling.md has the whole account.
+A run holds one copy of the model (E and Theta, 2 x V x d x 4 bytes) in every Python worker
+while it trains a shard, and none in the driver, which only names the model's block files;
+nothing else grows with the vocabulary beyond a few bytes per word. docs/scaling.md has the
+whole account.
 """
 
 from __future__ import annotations
@@ -34,6 +35,31 @@ def process_peak_mb(pid: int) -> float | None:
 def worker_sample() -> tuple[int, float]:
     """(pid, peak MiB) of the calling Python worker, returned with each task's results."""
     return os.getpid(), peak_rss_mb()
+
+
+def jvm_sample() -> tuple[int, float] | None:
+    """(pid, peak MiB) of the JVM that started the calling Python worker, or None if not found.
+
+    A Python worker's ancestors are PySpark's worker daemon and then the executor's JVM (in
+    local mode, the driver's JVM); a task reports it, so no driver-side handle on the JVM is
+    needed (Spark Connect has none).
+    """
+    pid = os.getppid()
+    for _ in range(4):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)
+            with open(f"/proc/{pid}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:
+            return None
+        if name == "java":
+            peak = process_peak_mb(pid)
+            return None if peak is None else (pid, peak)
+        pid = int(fields[1].split()[1])  # the parent's pid, after the state field
+        if pid <= 1:
+            return None
+    return None
 
 
 def merge_peaks(into: dict[int, float], more: Mapping[int, float]) -> None:
@@ -82,23 +108,22 @@ def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: in
     """Why the model cannot fit with these settings (a one-line message with the fix), or None.
 
     ``model`` is one copy's bytes, ``tasks`` the tasks that run at once, ``available`` the
-    driver machine's free memory. On one machine (local modes) the driver and every running
-    task hold a copy side by side. On a cluster the driver holds one, and each executor one
-    per core; Spark caps a Python worker only through ``spark.executor.pyspark.memory``, and on
-    YARN and Kubernetes the container's non-heap room (``memoryOverhead``) must hold them.
+    driver machine's free memory. The driver holds no copy (it only names the model's block
+    files). On one machine (local modes) every running task holds a copy side by side; on a
+    cluster each executor holds one per core; Spark caps a Python worker only through
+    ``spark.executor.pyspark.memory``, and on YARN and Kubernetes the container's non-heap room
+    (``memoryOverhead``) must hold them.
     """
     fix = "lower --max-vocab-size or --vector-size, or raise --min-count"
     if master.startswith("local"):
-        need = (1 + tasks) * model
+        need = tasks * model
         if available is not None and need > available:
             return (
-                f"the model needs {gib(need)} here (E and Theta, {gib(model)} per copy, one copy in the driver "
-                f"and one in each of {tasks} tasks running at once) but only {gib(available)} is available; "
+                f"the model needs {gib(need)} here (E and Theta, {gib(model)} per copy, one copy in each of "
+                f"{tasks} tasks running at once) but only {gib(available)} is available; "
                 f"{fix}, or run fewer tasks at once (local[N] with a smaller N)"
             )
         return None
-    if available is not None and model > available:
-        return f"the driver needs {gib(model)} for the model but only {gib(available)} is available; {fix}"
     cores = int(conf.get("spark.executor.cores", "1"))
     pyspark_memory = conf.get("spark.executor.pyspark.memory")
     per_worker = model + WORKER_BASE

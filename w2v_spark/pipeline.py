@@ -8,19 +8,34 @@ import dataclasses
 import glob
 import logging
 import os
+import re
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark import SparkContext, StorageLevel
+import numpy as np
+import pyarrow as pa
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from w2v_spark import __version__, checkpoints, export, kernels, memory, storage, training, tuples
+from w2v_spark import __version__, blocks, checkpoints, export, kernels, memory, storage, tasks, training, tuples
+from w2v_spark.blocks import ModelShape
 from w2v_spark.config import SOFTMAX_MAX_VOCAB, TrainConfig
 from w2v_spark.errors import ConfigError, DataError
+from w2v_spark.exchange import Exchange
+from w2v_spark.exchange import get as get_exchange
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
-from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
+from w2v_spark.training import EpochResult, init_model
+from w2v_spark.vocabulary import (
+    Vocabulary,
+    build_vocabulary,
+    keep_probabilities,
+    noise_distribution,
+    read_words,
+)
 
 log = logging.getLogger("w2v_spark")
 
@@ -132,21 +147,25 @@ def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> 
         raise
 
 
+@dataclass
+class Corpus:
+    """What the corpus stages leave for training: the vocabulary and the shards' files."""
+
+    vocab: Vocabulary
+    shards: list[tuples.ShardStats]
+    words: int
+    sentences: int
+
+
 def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[str, Any]:
     t_start = time.perf_counter() if started is None else started
-    sc = spark.sparkContext
     stages: dict[str, float] = {"startup": time.perf_counter() - t_start}
     error = check_token_pattern(spark, cfg.token_pattern)
     if error:
         raise ConfigError(f"token_pattern is not a valid Java regular expression ({error}); fix --token-pattern")
-    partitions = cfg.partitions or sc.defaultParallelism
-    if not (sc.master or "local").startswith("local") and "://" not in cfg.output:
-        log.warning(
-            "output %s is a local path but Spark runs on %s: executors write corpus/ and tuples/ there, "
-            "so every executor must see the same directory; otherwise use a shared URI (hdfs://, s3a://)",
-            cfg.output, sc.master,
-        )  # fmt: skip
-    cfg = dataclasses.replace(cfg, partitions=partitions)
+    master = tasks.spark_setting(spark, "spark.master") or ""
+    cfg = dataclasses.replace(cfg, partitions=cfg.partitions or local_slots(master) or tasks.task_slots(spark))
+    _warn_local_output(cfg.output, master)
     # Everything is written to the staging directory beside the output and moved into place at
     # the end (see checkpoints.py); the output directory itself is only touched by that move.
     staging = checkpoints.staging_dir(cfg.output)
@@ -156,166 +175,256 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
     else:
         storage.delete_dir(staging)
     storage.make_dirs(staging)
-    out = layout(staging)
-
-    # Stages 1-2: tokens and vocabulary.
-    t = time.perf_counter()
-    tokens = tokenize(
-        read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
-        max_token_length=cfg.max_token_length,
-    )  # fmt: skip
-    # Kept for the encoding pass so the text is read and tokenized once (measured: about 3 s of
-    # 17 on 4.6M words); spills to disk rather than failing when memory is short.
-    tokens = tokens.persist(StorageLevel.MEMORY_AND_DISK)
-    vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
-    if vocab.size == 0:
-        raise _empty_vocabulary(spark, tokens, cfg)
-    _check_vocabulary(vocab.size, cfg)
-    _check_memory(sc, vocab.size, cfg, partitions)
-    storage.write_table(vocab.to_arrow(), out["vocab"])
-    stages["vocabulary"] = time.perf_counter() - t
-    log.info(
-        "vocabulary: %s words (min_count=%d), %s occurrences", f"{vocab.size:,}", cfg.min_count, f"{vocab.total:,}"
-    )
-
-    # Stage 3a: the id-encoded corpus, one file per training shard.
-    t = time.perf_counter()
-    words_bc = sc.broadcast(vocab.words)
-    shards = tuples.write_corpus(tuples.shard(tuples.encode(tokens, words_bc), partitions, cfg.seed), out["corpus"])
-    words_bc.destroy()
-    tokens.unpersist()
-    corpus_words = sum(s.words for s in shards)
-    sentences = sum(s.sentences for s in shards)
-    stages["corpus"] = time.perf_counter() - t
-    log.info("corpus: %s sentences, %s words in %d shards", f"{sentences:,}", f"{corpus_words:,}", partitions)
-    if partitions > 1 and not cfg.hogwild:
-        # The one choice that moves quality most at a given shard count; say so where it is made.
-        log.info(
-            "training: %d shard models averaged %d time(s) per epoch (reproducible); averaging costs "
-            "accuracy against one model (1.4 analogy points at 8 shards on the README's benchmark): "
-            "--hogwild trains one model per executor instead, not bit-reproducible",
-            partitions, cfg.syncs_per_epoch,
-        )  # fmt: skip
-
-    noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
-    tables = sc.broadcast((keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias))
-    softmax = cfg.objective == "softmax"
-    negative = 0 if softmax else cfg.negative  # the softmax needs no negatives in its tuples
-    params = tuples.TupleParams(window=cfg.window, negative=negative, seed=cfg.seed, tables=tables)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=softmax)
-    epochs: list[dict[str, Any]] = []
-    if resume_from is None:
-        emb, theta = training.init_params(vocab.size, cfg.vector_size, cfg.seed)
-    else:
-        # Everything above is recomputed identically from the input; training goes on from the
-        # checkpoint, and every later epoch draws from (seed, epoch, shard) as it would have.
-        emb, theta = resume_from.load()
-        epochs = list(resume_from.state["epochs"])
-        log.info("resuming after epoch %d from %s", resume_from.epoch, resume_from.path)
-    fingerprint = checkpoints.fingerprint(cfg)
-
-    # Stages 3b-4: fresh tuples every epoch, then training on them.
-    worker_peaks: dict[int, float] = {}
-    packages: set[str] = set()
-    run_id = uuid.uuid4().hex  # names this run's shared copies with --hogwild
-    for epoch in range(len(epochs) + 1, cfg.epochs + 1):
-        t = time.perf_counter()
-        tstats = tuples.generate_epoch(sc, out["corpus"], out["tuples"], params, epoch, shards, partitions)
-        t_tuples = time.perf_counter() - t
-        # The rate multiple follows the number of models that will be averaged: one per shard, or
-        # with hogwild one per executor (counted afresh each epoch, as executors come and go).
-        models = min(partitions, training.executor_count(sc)) if cfg.hogwild else partitions
-        multiple = training.shard_lr_scale(models)
-        result = training.train_epoch(
-            sc, tuples.epoch_dir(out["tuples"], epoch), out["work"], emb, theta, epoch, partitions,
-            dataclasses.replace(schedule, lr_scale=multiple), cfg.syncs_per_epoch,
-            hogwild=cfg.hogwild, executors=models, run=run_id,
-        )  # fmt: skip
-        emb, theta = result.emb, result.out
-        seconds = time.perf_counter() - t
-        if result.examples == 0:
-            raise DataError(
-                "the corpus produced no training pairs (every sentence has fewer than two vocabulary words); "
-                "add text or lower --min-count"
-            )
-        if not cfg.keep_tuples:
-            storage.delete_dir(tuples.epoch_dir(out["tuples"], epoch))
-        memory.merge_peaks(worker_peaks, {s.pid: s.peak_rss_mb for s in tstats})
-        packages.update(s.package for s in tstats)
-        memory.merge_peaks(worker_peaks, result.worker_peaks)
-        record = {
-            "epoch": epoch,
-            "loss": result.loss / result.examples,
-            "examples": result.examples,
-            "words": corpus_words,
-            "seconds": seconds,
-            "words_per_sec": corpus_words / seconds,
-            "tuple_seconds": t_tuples,
-            "models_averaged": result.models,  # in the epoch's last round
-            "lr_multiple": multiple,
-            "train_seconds": seconds - t_tuples,
-            "kept_words": sum(s.kept for s in tstats),
-            # summed over tasks: compare with the wall times above to see Spark's overhead
-            "tuple_task_seconds": sum(s.seconds for s in tstats),
-            "tuple_kernel_seconds": sum(s.kernel_seconds for s in tstats),
-            "train_task_seconds": result.task_seconds,
-            "train_kernel_seconds": result.kernel_seconds,
-        }
-        epochs.append(record)
-        log.info(
-            "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
-            epoch, cfg.epochs, record["loss"], f"{result.examples:,}", f"{record['words_per_sec']:,.0f}",
-            seconds, t_tuples, seconds - t_tuples,
-        )  # fmt: skip
-        if cfg.keep_checkpoints:
-            state = {"fingerprint": fingerprint, "epochs": epochs}
-            checkpoints.save(staging, epoch, emb, theta, state, keep=cfg.keep_checkpoints)
-        del result  # it shares emb and theta; holding it would keep theta alive through the export
-
-    if cfg.hogwild:
-        training.remove_shared_copies(sc, run_id, partitions)
-    del theta  # not exported: freeing it halves the driver's memory while writing the vectors
-    trained = cfg.epochs - (0 if resume_from is None else resume_from.epoch)
-    # Stage 5: outputs, _SUCCESS last, then the whole directory moves into place.
-    t = time.perf_counter()
-    export.write_vectors_parquet(vocab.words, emb, out["vectors"])
-    export.write_word2vec_text(out["text"], vocab.words, emb)
-    export.write_word2vec_binary(out["binary"], vocab.words, emb)
-    storage.delete_dir(out["work"])
-    storage.delete_dir(checkpoints.checkpoint_dir(staging))
-    if not cfg.keep_tuples:
-        storage.delete_dir(out["tuples"])
-        storage.delete_dir(out["corpus"])
-    tables.destroy()
-    stages["export"] = time.perf_counter() - t
+    paths = layout(staging)
+    corpus = _prepare_corpus(spark, cfg, paths, master, stages)
+    exchange = exchange_strategy(cfg)
+    shape = ModelShape(corpus.vocab.size, cfg.vector_size)
+    model_dir, epochs = _start_model(spark, cfg, paths, shape, resume_from)
+    trained = cfg.epochs - len(epochs)
+    peaks = Peaks()
+    model_dir = _train_epochs(spark, cfg, paths, corpus, exchange, shape, model_dir, epochs, peaks)
     stages["training"] = sum(e["seconds"] for e in epochs[len(epochs) - trained :])
-    mem = _memory_report(spark, worker_peaks)
+    t = time.perf_counter()
+    export_vectors(spark, paths, corpus.vocab, model_dir, shape)
+    _remove_working_files(cfg, staging, paths)
+    stages["export"] = time.perf_counter() - t
+    mem = peaks.report(master)
     metrics = {
         "version": __version__,
         "config": cfg.to_dict(),
-        "spark": {"version": spark.version, "master": sc.master},
+        "spark": {"version": spark.version, "master": master, "connect": is_connect(spark)},
         # where the executors' Python workers found w2v_spark: a --py-files zip, or an install
-        "executor_package_paths": sorted(packages),
-        "vocab_size": vocab.size,
-        "corpus": {"sentences": sentences, "words": corpus_words, "shards": [dataclasses.asdict(s) for s in shards]},
+        "executor_package_paths": sorted(peaks.packages),
+        "executors_seen": len(peaks.executors),
+        "vocab_size": corpus.vocab.size,
+        "model": {**shape.to_dict(), "blocks": shape.blocks, "bytes": shape.nbytes},
+        "corpus": {
+            "sentences": corpus.sentences,
+            "words": corpus.words,
+            "shards": [dataclasses.asdict(s) for s in corpus.shards],
+        },
         "stages": stages,
         "epochs": epochs,
         "resumed_from_epoch": None if resume_from is None else resume_from.epoch,
         "memory": mem,
         "total_seconds": time.perf_counter() - t_start,
     }
-    export.write_metrics(out["metrics"], metrics)
+    export.write_metrics(paths["metrics"], metrics)
     export.mark_success(staging)
     checkpoints.publish(staging, cfg.output)
+    log.info("wrote %s (%s words x %d) in %.1f s", cfg.output, f"{corpus.vocab.size:,}", cfg.vector_size,
+             metrics["total_seconds"])  # fmt: skip
     log.info(
-        "wrote %s (%s words x %d) in %.1f s", cfg.output, f"{vocab.size:,}", cfg.vector_size, metrics["total_seconds"]
-    )
-    log.info(
-        "peak memory: driver Python %.0f MiB, driver JVM %s MiB, Python workers up to %.0f MiB (%d processes)",
-        mem["driver_python_mb"], "?" if mem["driver_jvm_mb"] is None else f"{mem['driver_jvm_mb']:.0f}",
+        "peak memory: driver Python %.0f MiB, JVM %s MiB, Python workers up to %.0f MiB (%d processes)",
+        mem["driver_python_mb"], "?" if mem["jvm_max_mb"] is None else f"{mem['jvm_max_mb']:.0f}",
         mem["python_worker_max_mb"], len(mem["python_workers_mb"]),
     )  # fmt: skip
     return metrics
+
+
+def exchange_strategy(cfg: TrainConfig) -> Exchange:
+    """The exchange strategy the settings ask for (exchange.py)."""
+    return get_exchange("hogwild" if cfg.hogwild else "average")
+
+
+def is_connect(spark: SparkSession) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def _warn_local_output(output: str, master: str) -> None:
+    if master and not master.startswith("local") and "://" not in output:
+        log.warning(
+            "output %s is a local path but Spark runs on %s: executors write corpus/, tuples/ and the model "
+            "blocks there, so every executor must see the same directory; otherwise use a shared URI "
+            "(hdfs://, s3a://)", output, master,
+        )  # fmt: skip
+
+
+def _prepare_corpus(
+    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], master: str, stages: dict[str, float]
+) -> Corpus:
+    """Stages 1-3a: tokens, the vocabulary (checked, written to vocab/), the id-encoded shards."""
+    t = time.perf_counter()
+    tokens = tokenize(
+        read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
+        max_token_length=cfg.max_token_length,
+    )  # fmt: skip
+    # Kept for the encoding pass so the text is read and tokenized once; spills to disk rather
+    # than failing when memory is short.
+    tokens = tokens.persist(StorageLevel.MEMORY_AND_DISK)
+    vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
+    if vocab.size == 0:
+        raise _empty_vocabulary(spark, tokens, cfg)
+    _check_vocabulary(vocab.size, cfg)
+    _check_memory(spark, vocab.size, cfg, master)
+    storage.write_table(vocab.to_arrow(), paths["vocab"])
+    stages["vocabulary"] = time.perf_counter() - t
+    log.info(
+        "vocabulary: %s words (min_count=%d), %s occurrences", f"{vocab.size:,}", cfg.min_count, f"{vocab.total:,}"
+    )
+    t = time.perf_counter()
+    vocab_file = storage.join(paths["vocab"], "part-00000.parquet")
+    assert cfg.partitions is not None
+    encoded = tuples.encode(tokens, vocab_file)
+    shards = tuples.write_corpus(tuples.shard(encoded, cfg.partitions, cfg.seed), paths["corpus"])
+    tokens.unpersist()
+    corpus = Corpus(vocab, shards, sum(s.words for s in shards), sum(s.sentences for s in shards))
+    stages["corpus"] = time.perf_counter() - t
+    log.info(
+        "corpus: %s sentences, %s words in %d shards", f"{corpus.sentences:,}", f"{corpus.words:,}", cfg.partitions
+    )
+    return corpus
+
+
+def _start_model(
+    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], shape: ModelShape,
+    resume_from: checkpoints.Checkpoint | None,
+) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
+    """The model training starts from (a fresh one, or the checkpoint's) and the epochs already done."""
+    if resume_from is None:
+        model_dir = storage.join(paths["work"], "model-init")
+        init_model(spark, model_dir, shape, cfg.seed)
+        return model_dir, []
+    # Everything before is recomputed identically from the input; training goes on from the
+    # checkpoint's blocks, and every later epoch draws from (seed, epoch, shard) as it would have.
+    if resume_from.state.get("model") != shape.to_dict():  # the layout follows from the settings checked
+        raise DataError(
+            f"the checkpoint in {resume_from.path} holds a model of another shape ({resume_from.state.get('model')}) "
+            f"than this run's ({shape.to_dict()}); pass --overwrite without --resume to start over"
+        )
+    log.info("resuming after epoch %d from %s", resume_from.epoch, resume_from.path)
+    return resume_from.path, list(resume_from.state["epochs"])
+
+
+def _train_epochs(
+    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], corpus: Corpus, exchange: Exchange,
+    shape: ModelShape, model_dir: str, epochs: list[dict[str, Any]], peaks: Peaks,
+) -> str:  # fmt: skip
+    """Stages 3b-4: fresh tuples every epoch, then training on them; a checkpoint after each.
+
+    Appends each epoch's record to ``epochs``; returns the directory of the final model.
+    """
+    partitions = cfg.partitions or 1
+    if partitions > 1 and exchange.reproducible:
+        # The one choice that moves quality most at a given shard count; say so where it is made.
+        log.info(
+            "training: %d shard models averaged %d time(s) per epoch (reproducible); averaging costs accuracy "
+            "against one model (README, 'Shards and quality'): --hogwild trains one model per executor instead, "
+            "not bit-reproducible", partitions, cfg.syncs_per_epoch,
+        )  # fmt: skip
+    noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(corpus.vocab.counts, cfg.ns_exponent))
+    tables = storage.join(paths["work"], "tables.npy")  # the tasks read it: no broadcast, which Connect lacks
+    tables_bytes = tuples.write_tables(tables, keep_probabilities(corpus.vocab.counts, cfg.sample), noise_prob,
+                                       noise_alias)  # fmt: skip
+    softmax = cfg.objective == "softmax"
+    params = tuples.TupleParams(cfg.window, 0 if softmax else cfg.negative, cfg.seed, tables)
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=softmax)
+    staging = checkpoints.staging_dir(cfg.output)
+    run_id = uuid.uuid4().hex  # names this run's executor-local files (hogwild's shared copies)
+    for epoch in range(len(epochs) + 1, cfg.epochs + 1):
+        t = time.perf_counter()
+        tstats = tuples.generate_epoch(
+            spark, paths["corpus"], paths["tuples"], params, epoch, corpus.shards, partitions, cfg.report_delay
+        )
+        t_tuples = time.perf_counter() - t
+        peaks.add_tuples(tstats)
+        # The rate multiple follows the number of models that will be averaged: one per shard, or
+        # with hogwild one per executor (those the tuple tasks ran on, as executors come and go).
+        models = exchange.models(partitions, len({s.executor for s in tstats}))
+        plan = training.EpochPlan(
+            paths["work"], tuples.epoch_dir(paths["tuples"], epoch), shape, epoch, cfg.syncs_per_epoch, run_id,
+            tuple(s.pairs for s in tstats), models, corpus.words, cfg.report_delay,
+        )  # fmt: skip
+        multiple = training.shard_lr_scale(models)
+        result = training.train_epoch(
+            spark, exchange, plan, model_dir, dataclasses.replace(schedule, lr_scale=multiple)
+        )
+        model_dir = result.model_dir
+        if result.examples == 0:
+            raise DataError(
+                "the corpus produced no training pairs (every sentence has fewer than two vocabulary words); "
+                "add text or lower --min-count"
+            )
+        if not cfg.keep_tuples:
+            storage.delete_dir(plan.tuples_dir)
+        peaks.add_epoch(result)
+        record = _epoch_record(epoch, time.perf_counter() - t, t_tuples, tstats, result, corpus.words, multiple)
+        record["io_bytes"]["driver_written"] += tables_bytes if epoch == 1 else 0
+        epochs.append(record)
+        log.info(
+            "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
+            epoch, cfg.epochs, record["loss"], f"{result.examples:,}", f"{record['words_per_sec']:,.0f}",
+            record["seconds"], t_tuples, record["train_seconds"],
+        )  # fmt: skip
+        if cfg.keep_checkpoints:
+            state = {"fingerprint": checkpoints.fingerprint(cfg), "epochs": epochs, "model": shape.to_dict()}
+            model_dir = checkpoints.save(staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
+    exchange.finish(spark, run_id, partitions)
+    return model_dir
+
+
+def _epoch_record(
+    epoch: int, seconds: float, t_tuples: float, tstats: list[tuples.TupleStats], result: EpochResult,
+    words: int, multiple: float,
+) -> dict[str, Any]:  # fmt: skip
+    """The epoch's entry in metrics.json (README, "Output layout")."""
+    io = {key: result.io.get(key, 0) for key in ("tasks_read", "tasks_written", "driver_read")}
+    return {
+        "epoch": epoch,
+        "loss": result.loss / max(1, result.examples),
+        "examples": result.examples,
+        "words": words,
+        "seconds": seconds,
+        "words_per_sec": words / seconds,
+        "tuple_seconds": t_tuples,
+        "models_averaged": result.models,  # in the epoch's last round
+        "lr_multiple": multiple,
+        "train_seconds": seconds - t_tuples,
+        "kept_words": sum(s.kept for s in tstats),
+        # summed over tasks: compare with the wall times above to see Spark's overhead
+        "tuple_task_seconds": sum(s.seconds for s in tstats),
+        "tuple_kernel_seconds": sum(s.kernel_seconds for s in tstats),
+        "train_task_seconds": result.task_seconds,
+        "train_kernel_seconds": result.kernel_seconds,
+        # model bytes moved by the epoch's rounds: the driver's are only progress counters and tables
+        "rounds": result.io.get("rounds", 0),
+        "io_bytes": {**io, "driver_written": 0},
+        # rows the deltas changed, of all rows written: what sparse deltas would save (docs/scaling.md)
+        "delta_rows_touched": result.io.get("touched_rows", 0) / max(1, result.io.get("delta_rows", 0)),
+    }
+
+
+def export_vectors(
+    spark: SparkSession, paths: dict[str, str], vocab: Vocabulary, model_dir: str, shape: ModelShape
+) -> None:
+    """Stage 5: vectors/ written by one Spark task per block; word2vec text and binary streamed
+    here a block at a time (the driver holds one block of E, never the model)."""
+    vocab_file = storage.join(paths["vocab"], "part-00000.parquet")
+    vectors_dir = paths["vectors"]
+
+    def work(block: int) -> dict[str, Any]:
+        start, stop = shape.bounds(block)
+        names = read_words(vocab_file)[start:stop]
+        emb = blocks.read_matrix_block(model_dir, block, 0)
+        return {"rows": export.write_vectors_part(storage.join(vectors_dir, f"part-{block:05d}.parquet"), names, emb)}
+
+    tasks.run_tasks(spark, shape.blocks, work)
+
+    def stream() -> Iterator[tuple[pa.StringArray, np.ndarray]]:
+        for block in range(shape.blocks):
+            start, stop = shape.bounds(block)
+            yield vocab.words[start:stop], blocks.read_matrix_block(model_dir, block, 0)
+
+    export.write_word2vec_text(paths["text"], stream(), shape.vocab_size, shape.vector_size)
+    export.write_word2vec_binary(paths["binary"], stream(), shape.vocab_size, shape.vector_size)
+
+
+def _remove_working_files(cfg: TrainConfig, staging: str, paths: dict[str, str]) -> None:
+    storage.delete_dir(paths["work"])
+    storage.delete_dir(checkpoints.checkpoint_dir(staging))
+    if not cfg.keep_tuples:
+        storage.delete_dir(paths["tuples"])
+        storage.delete_dir(paths["corpus"])
 
 
 def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> DataError:
@@ -338,18 +447,34 @@ def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> Dat
     )
 
 
-def _check_memory(sc: SparkContext, vocab_size: int, cfg: TrainConfig, partitions: int) -> None:
+MEMORY_SETTINGS = (
+    "spark.executor.cores", "spark.executor.pyspark.memory", "spark.executor.memory",
+    "spark.executor.memoryOverhead", "spark.executor.memoryOverheadFactor",
+)  # fmt: skip
+
+
+def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master: str) -> None:
     """Fail before the corpus is encoded if the model cannot fit (see memory.check_model_fits)."""
     model = memory.model_bytes(vocab_size, cfg.vector_size)
-    tasks = min(partitions, sc.defaultParallelism)
-    conf = dict(sc.getConf().getAll())
-    problem = memory.check_model_fits(model, sc.master or "", conf, tasks, memory.available_bytes())
+    assert cfg.partitions is not None
+    tasks_at_once = min(cfg.partitions, local_slots(master) or cfg.partitions)
+    conf = {k: v for k in MEMORY_SETTINGS if (v := tasks.spark_setting(spark, k)) is not None}
+    problem = memory.check_model_fits(model, master, conf, tasks_at_once, memory.available_bytes())
     if problem:
         raise DataError(problem)
     log.info(
-        "model: %s words x %d dimensions = %s per copy (driver + %d tasks at once)",
-        f"{vocab_size:,}", cfg.vector_size, memory.gib(model), tasks,
+        "model: %s words x %d dimensions = %s per copy (one per training task, %d at once; none in the driver)",
+        f"{vocab_size:,}", cfg.vector_size, memory.gib(model), tasks_at_once,
     )  # fmt: skip
+
+
+def local_slots(master: str) -> int | None:
+    """Tasks that run at once in a local master (local[N], local[*], local-cluster[n,c,m]), else None."""
+    if m := re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master):
+        return os.cpu_count() or 1 if m.group(1) in (None, "*") else int(m.group(1))
+    if m := re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]", master):
+        return int(m.group(1)) * int(m.group(2))
+    return None
 
 
 def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
@@ -366,14 +491,35 @@ def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
         )
 
 
-def _memory_report(spark: SparkSession, worker_peaks: dict[int, float]) -> dict[str, Any]:
-    """Peak resident memory of the driver (Python and, when it runs here, the JVM) and workers."""
-    gateway = getattr(spark.sparkContext, "_gateway", None)
-    proc = getattr(gateway, "proc", None)
-    jvm = memory.process_peak_mb(proc.pid) if proc is not None else None
-    return {
-        "driver_python_mb": memory.peak_rss_mb(),
-        "driver_jvm_mb": jvm,
-        "python_worker_max_mb": max(worker_peaks.values(), default=0.0),
-        "python_workers_mb": {str(pid): peak for pid, peak in sorted(worker_peaks.items())},
-    }
+@dataclass
+class Peaks:
+    """What the tasks reported about the processes they ran in, gathered over the run."""
+
+    workers: dict[int, float] = field(default_factory=dict)  # Python worker pid -> peak MiB
+    jvms: dict[int, float] = field(default_factory=dict)  # executor JVM pid -> peak MiB
+    packages: set[str] = field(default_factory=set)
+    executors: set[str] = field(default_factory=set)
+
+    def add_tuples(self, stats: list[tuples.TupleStats]) -> None:
+        memory.merge_peaks(self.workers, {s.pid: s.peak_rss_mb for s in stats})
+        memory.merge_peaks(self.jvms, dict(s.jvm for s in stats if s.jvm))
+        self.packages.update(s.package for s in stats)
+        self.executors.update(s.executor for s in stats)
+
+    def add_epoch(self, result: EpochResult) -> None:
+        memory.merge_peaks(self.workers, result.worker_peaks)
+        memory.merge_peaks(self.jvms, result.jvm_peaks)
+
+    def report(self, master: str) -> dict[str, Any]:
+        """Peak resident memory of the driver's Python, the executors' JVMs (in local mode the
+        driver's JVM, which runs the tasks) and the Python workers, as the tasks saw them."""
+        jvm = max(self.jvms.values(), default=None)
+        single_jvm = master.startswith("local") and not master.startswith("local-cluster")
+        return {
+            "driver_python_mb": memory.peak_rss_mb(),
+            "driver_jvm_mb": jvm if single_jvm else None,
+            "jvm_max_mb": jvm,
+            "jvms_mb": {str(pid): peak for pid, peak in sorted(self.jvms.items())},
+            "python_worker_max_mb": max(self.workers.values(), default=0.0),
+            "python_workers_mb": {str(pid): peak for pid, peak in sorted(self.workers.items())},
+        }

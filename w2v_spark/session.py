@@ -1,21 +1,22 @@
-"""Starting Spark: the one place that decides master and settings (kept at the edge)."""
+"""Starting Spark: the one place that decides master, Connect and settings (kept at the edge)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from pyspark.sql import SparkSession
+
+from w2v_spark.errors import ConfigError
 
 # Settings that suit this job everywhere; user settings ([spark] table, --conf) override them.
 DEFAULT_SPARK_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
-    # Python workers are pooled per environment, and this setting (on by default) gives SQL
-    # UDFs such as mapInArrow an environment of their own. Off, the RDD jobs (tuples, training)
-    # reuse the workers the corpus stage started, modules and compiled kernels already loaded:
-    # measured, the first RDD job took 1.48 s with its own pool and 0.15 s sharing. The cost is
-    # longer Python tracebacks from failed SQL tasks, which the CLI cuts to one line anyway.
+    # Every job of the run is a SQL job (mapInArrow), so Python workers are pooled per
+    # environment once and reused by the next stage, modules and compiled kernels already loaded.
+    # Off, failed SQL tasks give longer Python tracebacks, which the CLI cuts to one line anyway.
     "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",
     # How text files are split into input partitions decides each sentence's position, hence
     # its shard and its place in the shard's shuffled order. Spark sizes splits by the number of
@@ -32,24 +33,42 @@ LOCAL_SPARK_CONF: dict[str, str] = {
 }
 
 
+def check_connect_client() -> None:
+    """--remote needs PySpark's Spark Connect client packages: say so before anything starts."""
+    import importlib.util
+
+    missing = [
+        m for m in ("grpc", "grpc_status", "google.protobuf") if importlib.util.find_spec(m.split(".")[0]) is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"--remote needs the Spark Connect client ({', '.join(missing)} not installed); "
+            "pip install 'w2v-spark[connect]' or drop --remote"
+        )
+
+
 def under_spark_submit() -> bool:
     """True when this Python process was launched by spark-submit (which owns the master)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def start_session(master: str = "", spark_conf: tuple[tuple[str, str], ...] = ()) -> SparkSession:
-    """A SparkSession for the job.
+def start_session(
+    master: str = "", spark_conf: tuple[tuple[str, str], ...] = (), remote: str = "", log_level: str = "FATAL"
+) -> SparkSession:
+    """A SparkSession for the job: classic, or Spark Connect when ``remote`` is given.
 
     ``master`` wins if given. Otherwise spark-submit's master is used, and outside spark-submit
-    Spark runs in local mode on all cores. In local mode, executors' Python workers run this
-    same interpreter (so they find numba and friends) unless PYSPARK_PYTHON says otherwise.
+    Spark runs in local mode on all cores. ``remote`` (``sc://host:port``, or ``local[N]`` for
+    a Connect server started here, as ``pyspark --remote`` does) gives a Connect session. When
+    this process starts Spark itself, its Python workers run this same interpreter (so they
+    find numba and friends) unless PYSPARK_PYTHON says otherwise, and Spark logs at ``log_level``.
     """
-    builder = SparkSession.builder.appName("w2v-spark")
-    effective = master or ("" if under_spark_submit() else "local[*]")
-    if effective:
-        builder = builder.master(effective)
+    effective = master or ("" if under_spark_submit() or remote else "local[*]")
     conf = dict(DEFAULT_SPARK_CONF)
-    if effective.startswith("local"):
+    starts_spark = effective.startswith("local") or remote.startswith("local")
+    if not remote.startswith("sc://"):  # a remote server's logging is its own
+        conf["spark.log.level"] = log_level
+    if starts_spark:
         conf.update(LOCAL_SPARK_CONF)
         # PySpark starts Python workers with $PYSPARK_PYTHON, read when the context starts
         # (default "python3" from PATH; the spark.pyspark.python setting only reaches
@@ -57,6 +76,12 @@ def start_session(master: str = "", spark_conf: tuple[tuple[str, str], ...] = ()
         # starts workers in a Python that lacks pyarrow and numba.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf.update(dict(spark_conf))
+    builder = SparkSession.builder.appName("w2v-spark")
+    builder = builder.remote(remote) if remote else builder.master(effective) if effective else builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    with warnings.catch_warnings():
+        # A Connect client also tries the settings as session settings after the server started
+        # with them; the static ones are refused with a warning that says nothing useful here.
+        warnings.filterwarnings("ignore", message="Failed to set", category=UserWarning)
+        return builder.getOrCreate()

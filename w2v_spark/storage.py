@@ -158,31 +158,24 @@ def read_arrays(path: str, count: int) -> list[np.ndarray]:
     return arrays
 
 
-def iter_array_rows(path: str, count: int, rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(array index, first row, block of at most ``rows`` rows) over the first ``count`` arrays of
-    a :func:`write_arrays` file: a large model read with one block in memory at a time."""
+def read_rows(path: str, index: int, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of array ``index`` of a :func:`write_arrays` file, read with seeks:
+    a block of a large model without reading the rest of the file."""
     fs, p = filesystem(path)
-    with fs.open_input_stream(p) as fh:
-        for index in range(count):
+    with fs.open_input_file(p) as fh:
+        offset = 0
+        for j in range(index + 1):
+            fh.seek(offset)
             shape, dtype = _read_npy_header(fh)
-            for start in range(0, shape[0], rows):
-                block = np.empty((min(rows, shape[0] - start), *shape[1:]), dtype=dtype)
-                _fill(fh, block)
-                yield index, start, block
-
-
-def write_differences(path: str, arrays: Sequence[np.ndarray], base: str, rows: int) -> None:
-    """Write ``arrays[i] - (array i of the file base)`` as a :func:`write_arrays` file, a block of
-    rows at a time: the deltas of a trained model without a second copy of it in memory."""
-    with atomic_output(path) as fh:
-        headers_written = -1
-        for index, start, block in iter_array_rows(base, len(arrays), rows):
-            a = arrays[index]
-            if index != headers_written:
-                np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(a))
-                headers_written = index
-            np.subtract(a[start : start + len(block)], block, out=block)
-            fh.write(block.tobytes())
+            row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+            offset = fh.tell() + shape[0] * row_bytes
+            if j == index:
+                stop = min(stop, shape[0])
+                out = np.empty((max(0, stop - start), *shape[1:]), dtype=dtype)
+                fh.seek(fh.tell() + start * row_bytes)
+                _fill(fh, out)
+                return out
+    raise AssertionError("unreachable")
 
 
 def write_table(table: pa.Table, directory: str) -> None:

@@ -55,16 +55,12 @@ def tokenize(
 def check_token_pattern(spark: SparkSession, token_pattern: str) -> str | None:
     """None if the JVM accepts ``token_pattern``, else the regex error message.
 
-    Compiled directly with java.util.regex through Py4J (no Spark job); a session without a
-    local JVM (Spark Connect) falls back to a one-row query.
+    A one-row query on constants, which Spark folds while planning, so no job runs; the same
+    on classic and Connect sessions.
     """
-    jvm = getattr(spark.sparkContext, "_jvm", None) if hasattr(spark, "sparkContext") else None
     try:
-        if jvm is not None:
-            jvm.java.util.regex.Pattern.compile(token_pattern)
-        else:
-            spark.range(1).select(F.regexp_extract_all(F.lit("x"), F.lit(token_pattern), 0)).collect()
-    except Exception as e:  # Py4J/Spark errors carry the Java PatternSyntaxException text
+        spark.sql("SELECT regexp_extract_all('x', :pattern, 0) AS t", args={"pattern": token_pattern}).collect()
+    except Exception as e:  # Spark's error carries the Java PatternSyntaxException text
         text = str(e).strip()
         lines = [line for line in text.splitlines() if "PatternSyntaxException" in line] or text.splitlines()
         return lines[0].strip() if lines else type(e).__name__

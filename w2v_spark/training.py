@@ -1,12 +1,12 @@
-"""Stage 4: shard-wise SGNS training, with the shards' parameters averaged at every sync.
+"""Stage 4: shard-wise SGNS training, rounds of shard tasks and block-wise averaging.
 
-Each epoch is split into ``syncs`` rounds. In a round, one Spark task per shard reads the
-current E (embeddings) and Theta (output weights) from a file, runs the compiled SGD kernel
-over its share of the round's tuples (streamed from Parquet a row group at a time), and writes
-its parameter deltas to a file; the driver averages the deltas into the next round's model.
-Parameters move through files in the output directory rather than through Spark's own
-channels (broadcast and result serialisation): measured on 8 shards of 35k x 100, a round's
-exchange took 0.3 s that way against 1.1 s with a broadcast and ``treeAggregate``.
+Each epoch is split into ``syncs`` rounds. In a round, one Spark task per shard gets its model
+from the exchange strategy (``exchange.py``: its own copy read from the round's model blocks,
+or with hogwild its executor's shared copy), runs the compiled SGD kernel over its share of
+the round's tuples (streamed from Parquet a row group at a time), and writes its deltas to a
+file; then a second job of one task per row block averages the deltas into the next round's
+model blocks. Parameters move through files in the run's working directory, never through
+the driver: it only names them (docs/scaling.md, "Bytes per round").
 
 Why every shard trains at a multiple of the learning rate and the deltas are plainly averaged
 over all P shards: averaged at the plain rate, P shards move every row 1/P as far per epoch as
@@ -15,51 +15,34 @@ as partitions grow. While a row's updates are small and add up linearly, P shard
 the rate, averaged, move it exactly as far as one machine over all the data, with the same SGD
 noise; where a row saturates (a frequent word reaching its optimum within a shard), each shard
 stops at the optimum and the average stays there instead of overshooting, as summing would.
-But a shard at P times the rate also drifts further within a round, and that costs accuracy:
-measured on the benchmark corpus with shuffled pairs, P^(5/6) (1.8 at 2 shards, 5.7 at 8) beat
-P, P^(2/3) and lower multiples at 8 shards by 0.4-0.7 analogy points on each of three seeds
-and matched P^(2/3) at 2 shards (``shard_lr_scale``; docs/averaging-experiments.md has the runs).
-
-Averaging still costs accuracy (8 shards lose about 2 analogy points against one), so
-``hogwild`` lets the tasks of one executor train a single shared copy of the model in place
-(memory-mapped from the executor's local directory, no locks: Hogwild, as word2vec's and
-gensim's threads share one model) and averages only the executors' copies, at the rate
-multiple of their number. On one machine that is one model whatever the number of shards. The
-price: concurrent updates make a run's result depend on timing, so it is not reproducible.
+But a shard at P times the rate also drifts further within a round, so the multiple is
+P^(5/6), which measured best among the rules tried (``shard_lr_scale``;
+docs/averaging-experiments.md has the runs).
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
-import shutil
-import tempfile
+import functools
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from pyspark import SparkContext
+from pyspark.sql import SparkSession
 
-from w2v_spark import kernels, memory, storage
+from w2v_spark import blocks, kernels, memory, progress, storage, tasks
+from w2v_spark.blocks import ModelShape
+from w2v_spark.exchange import Exchange, Round, SharedClock, average
 from w2v_spark.tuples import part_name
 
 
-def init_params(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """E uniform in (-0.5/d, 0.5/d) as in word2vec, Theta zeros; float32, reproducible from seed.
+def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int) -> None:
+    """Write the initial model's blocks (``blocks.init_block``), one Spark task per block."""
 
-    Drawn a block of rows at a time (the generator's state carries over, so the values do not
-    depend on the block size): no float64 copy of a large model.
-    """
-    state = kernels.derive_seed(seed, -1)
-    emb = np.empty((vocab_size, vector_size), dtype=np.float32)
-    rows = storage.block_rows(vector_size)
-    for start in range(0, vocab_size, rows):
-        block = emb[start : start + rows]
-        block[:] = ((kernels.uniform(block.size, state) - 0.5) / vector_size).reshape(block.shape)
-    return emb, np.zeros((vocab_size, vector_size), dtype=np.float32)
+    def work(block: int) -> dict[str, Any]:
+        return {"written": blocks.write_block(model_dir, block, *blocks.init_block(shape, seed, block))}
+
+    tasks.run_tasks(spark, shape.blocks, work)
 
 
 def shard_lr_scale(partitions: int) -> float:
@@ -90,56 +73,40 @@ class ShardStats:
     examples: int
     seconds: float = 0.0  # the task's time and its kernel time, for profiling
     kernel_seconds: float = 0.0
-    worker_peaks: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS MiB
-    delta: str = ""  # the file holding this task's model's deltas (one per executor with hogwild)
 
 
-@dataclass(frozen=True)
+@dataclass
 class EpochResult:
-    emb: np.ndarray
-    out: np.ndarray
-    loss: float  # summed over examples
-    examples: int
-    task_seconds: float  # summed over tasks
-    kernel_seconds: float
-    worker_peaks: dict[int, float]
-    models: int  # models averaged in the epoch's last round
+    """An epoch's training, summed over its rounds and tasks."""
 
+    model_dir: str  # the epoch's final model, as blocks
+    loss: float = 0.0  # summed over examples
+    examples: int = 0
+    task_seconds: float = 0.0  # summed over tasks
+    kernel_seconds: float = 0.0
+    models: int = 0  # models averaged in the epoch's last round
+    worker_peaks: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS MiB
+    jvm_peaks: dict[int, float] = field(default_factory=dict)
+    io: dict[str, int] = field(default_factory=dict)  # bytes read and written, per side, over the rounds
 
-@dataclass(frozen=True)
-class SharedClock:
-    """With hogwild, the rows an executor's tasks have trained so far in a round, shared by them.
-
-    The learning rate follows it, as word2vec's threads follow a shared word count: tasks that
-    train one copy one after another would otherwise each restart the round's decay.
-    """
-
-    counter: np.ndarray  # int64[1], memory-mapped beside the executor's copy
-    lock_dir: str  # the executor's directory, whose lock guards the counter
-    start: int  # rows of the epoch, all shards, before this round
-    total: int  # rows of the epoch, all shards
-    models: int  # executors training copies side by side, each about 1/models of the round
-
-    def advance(self, rows: int) -> int:
-        """Count ``rows`` more; returns the count before them."""
-        with _locked(self.lock_dir):
-            before = int(self.counter[0])
-            self.counter[0] = before + rows
-        return before
+    def add_io(self, **counts: int) -> None:
+        for key, value in counts.items():
+            self.io[key] = self.io.get(key, 0) + value
 
 
 def train_shard(
     tuples_file: str,
     emb: np.ndarray,
-    out: np.ndarray,
+    theta: np.ndarray,
     epoch: int,
     schedule: Schedule,
     sync: int = 0,
     syncs: int = 1,
     shard: int = 0,
     clock: SharedClock | None = None,
+    counter: progress.Counter | None = None,
 ) -> ShardStats:
-    """SGD on (emb, out), in place, over round ``sync`` of ``syncs`` of one tuples file (its rows
+    """SGD on (emb, theta), in place, over round ``sync`` of ``syncs`` of one tuples file (its rows
     n*sync/syncs up to n*(sync+1)/syncs). Training in place keeps one copy of the model per task.
 
     ``epoch`` counts from 1. The learning rate follows global progress: a shard at row i of n
@@ -162,189 +129,109 @@ def train_shard(
         # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
         negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
         if clock is None:
-            progress = (epoch - 1 + done / max(n, 1)) / schedule.epochs
+            progress_ = (epoch - 1 + done / max(n, 1)) / schedule.epochs
         else:
             trained = clock.start + clock.advance(len(batch)) * clock.models
-            progress = (epoch - 1 + min(1.0, trained / max(clock.total, 1))) / schedule.epochs
-        lr0 = scale * learning_rate(schedule.alpha, schedule.min_alpha, progress)
+            progress_ = (epoch - 1 + min(1.0, trained / max(clock.total, 1))) / schedule.epochs
+        lr0 = scale * learning_rate(schedule.alpha, schedule.min_alpha, progress_)
         t = time.perf_counter()
         if schedule.softmax:
-            loss += kernels.softmax_step(emb, out, centers, targets, lr0, -drop)
+            loss += kernels.softmax_step(emb, theta, centers, targets, lr0, -drop)
         else:
-            loss += kernels.sgd_step(emb, out, centers, targets, negatives, lr0, -drop)
+            loss += kernels.sgd_step(emb, theta, centers, targets, negatives, lr0, -drop)
         kernel_seconds += time.perf_counter() - t
         done += len(batch)
-    return ShardStats(
-        shard=shard,
-        loss=loss,
-        examples=done - first,
-        seconds=time.perf_counter() - started,
-        kernel_seconds=kernel_seconds,
-        worker_peaks=dict([memory.worker_sample()]),
-    )
+        if counter is not None:
+            counter.add(len(batch))
+    return ShardStats(shard, loss, done - first, time.perf_counter() - started, kernel_seconds)
+
+
+def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, shard: int) -> dict[str, Any]:
+    """One shard's part of a round, in a Spark task: train the model the exchange gives, write
+    its deltas, report statistics (and where the deltas went) as a small dict."""
+    model = exchange.open(rnd, shard)
+    counter = progress.Counter(progress_dir(rnd.round_dir), shard)
+    stats = train_shard(
+        storage.join(rnd.tuples_dir, part_name(shard)), model.emb, model.theta, rnd.epoch, schedule,
+        rnd.sync, rnd.syncs, shard, model.clock, counter,
+    )  # fmt: skip
+    counter.flush()
+    with model.writing:
+        read, touched = blocks.write_delta(model.delta, model.emb, model.theta, rnd.model_dir, rnd.shape)
+    pid, peak = memory.worker_sample()
+    jvm = memory.jvm_sample()
+    return {
+        **stats.__dict__, "delta": model.delta, "read": model.read_bytes + read, "written": rnd.shape.nbytes,
+        "touched_rows": touched,
+        "executor": tasks.executor_id(), "worker": [pid, peak], "jvm": list(jvm) if jvm else None,
+    }  # fmt: skip
+
+
+def progress_dir(round_dir: str) -> str:
+    return storage.join(round_dir, "progress")
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """Everything about an epoch's training that is fixed before it starts."""
+
+    work_dir: str  # the run's working directory for models and deltas
+    tuples_dir: str  # this epoch's tuples
+    shape: ModelShape
+    epoch: int
+    syncs: int
+    run: str
+    shard_rows: tuple[int, ...]
+    models: int
+    words: int  # corpus words, for the progress lines' rates
+    report_delay: float
 
 
 def train_epoch(
-    sc: SparkContext,
-    tuples_epoch_dir: str,
-    work_dir: str,
-    emb: np.ndarray,
-    out: np.ndarray,
-    epoch: int,
-    partitions: int,
-    schedule: Schedule,
-    syncs: int = 1,
-    hogwild: bool = False,
-    executors: int = 1,
-    run: str = "",
+    spark: SparkSession, exchange: Exchange, plan: EpochPlan, model_dir: str, schedule: Schedule
 ) -> EpochResult:
-    """One epoch over every shard in ``syncs`` rounds; returns the averaged (E, Theta) and stats.
+    """One epoch over every shard in ``plan.syncs`` rounds, starting from the model in ``model_dir``.
 
-    ``work_dir`` holds the exchanged parameters (``model.npy``, ``delta-part-NNNNN.npy`` per
-    round); every task must be able to read and write it, like the tuples. It is emptied on return.
-    With ``hogwild`` the tasks of one executor train a shared copy instead (``open_shared_copy``)
-    and the deltas are one file per executor, ``delta-executor-<hash>.npy``; ``executors`` is how
-    many train side by side (each then about 1/executors of a round), for the learning rate, and
-    ``run`` names the run's copies (unique per run, so no run ever picks up another's copy).
+    Each round writes its model to ``work_dir/model-epoch=E-sync=S/``; the previous round's model
+    is deleted when it is a working copy (a checkpoint is left to the checkpoint rules).
     """
-    tuples_dir = storage.normalize(tuples_epoch_dir)
-    loss = 0.0
-    examples = 0
-    task_seconds = kernel_seconds = 0.0
-    peaks: dict[int, float] = {}
-    models = 0
-    sizes: list[int] = []
-    if hogwild:  # rows per shard, for the executors' shared clocks
-        if not run:
-            raise ValueError("hogwild training needs a run id naming its shared copies")
-        sizes = [storage.num_rows(storage.join(tuples_dir, part_name(p))) for p in range(partitions)]
-    for sync in range(syncs):
-        round_dir = storage.join(work_dir, f"epoch={epoch}-sync={sync}")
-        model_file = storage.join(round_dir, "model.npy")
-        storage.write_arrays(model_file, emb, out)
-
-        def task(shards: Iterable[int], sync: int = sync, round_dir: str = round_dir) -> Iterator[ShardStats]:
-            # One model in memory per task: read, trained in place, then written out as the
-            # difference from the round's model, which is read back a block of rows at a time.
-            # Hogwild: every task of this executor trains the one copy in its local directory
-            # instead, and they share one deltas file.
-            model = storage.join(round_dir, "model.npy")
-            if hogwild:
-                local = executor_dir(run)
-                shared = storage.join(round_dir, f"delta-executor-{hashlib.sha1(local.encode()).hexdigest()[:16]}.npy")
-                start = sum(n * sync // syncs for n in sizes)
-            for p in shards:
-                clock: SharedClock | None = None
-                writing: AbstractContextManager[None]
-                if hogwild:
-                    task_emb, task_out, counter = open_shared_copy(local, f"{epoch}-{sync}", model)
-                    clock = SharedClock(counter, local, start, sum(sizes), executors)
-                    del counter  # the clock holds it (a memory map, released with the clock)
-                    # Written under the lock, so the file last written holds the training of every
-                    # task that ran here (the last to finish writes after all the others have finished).
-                    delta, writing = shared, _locked(local)
-                else:
-                    task_emb, task_out = storage.read_arrays(model, 2)
-                    delta, writing = delta_file(round_dir, p), nullcontext()
-                stats = train_shard(
-                    storage.join(tuples_dir, part_name(p)), task_emb, task_out, epoch, schedule, sync, syncs, p, clock
-                )
-                with writing:
-                    rows = storage.block_rows(task_emb.shape[1])
-                    storage.write_differences(delta, [task_emb, task_out], model, rows)
-                del task_emb, task_out, clock
-                stats.delta = delta
-                yield stats
-
-        rdd = sc.parallelize(range(partitions), partitions)
-        stats = rdd.mapPartitions(task).collect()
-        deltas = sorted({s.delta for s in stats})
-        models = len(deltas)
-        emb, out = average(emb, out, deltas, models)
-        storage.delete_dir(round_dir)
-        for s in stats:
-            loss += s.loss
-            examples += s.examples
-            task_seconds += s.seconds
-            kernel_seconds += s.kernel_seconds
-            memory.merge_peaks(peaks, s.worker_peaks)
-    return EpochResult(emb, out, loss, examples, task_seconds, kernel_seconds, peaks, models)
+    result = EpochResult(model_dir)
+    started = time.monotonic()
+    total = sum(plan.shard_rows)
+    for sync in range(plan.syncs):
+        rnd = Round(
+            model_dir, storage.join(plan.work_dir, f"epoch={plan.epoch}-sync={sync}"), plan.tuples_dir, plan.shape,
+            plan.epoch, sync, plan.syncs, plan.run, plan.shard_rows, plan.models,
+        )  # fmt: skip
+        before = sum(n * sync // plan.syncs for n in plan.shard_rows)
+        with progress.report(
+            progress_dir(rnd.round_dir), f"EPOCH {plan.epoch}", "pairs", total, plan.words, plan.report_delay,
+            offset=before, started=started,
+        ) as poll:  # fmt: skip
+            stats = tasks.run_tasks(spark, len(plan.shard_rows), functools.partial(train_task, exchange, rnd, schedule))
+        deltas = sorted({s["delta"] for s in stats})
+        next_dir = storage.join(plan.work_dir, f"model-epoch={plan.epoch}-sync={sync}")
+        read, written = average(spark, model_dir, deltas, next_dir, plan.shape)
+        storage.delete_dir(rnd.round_dir)
+        if model_dir.startswith(plan.work_dir + "/"):
+            storage.delete_dir(model_dir)
+        model_dir = result.model_dir = next_dir
+        result.models = len(deltas)
+        result.add_io(
+            tasks_read=read + sum(s["read"] for s in stats), tasks_written=written + sum(s["written"] for s in stats),
+            driver_read=poll.bytes_read, rounds=1, deltas=len(stats), delta_rows=2 * plan.shape.vocab_size * len(stats),
+            touched_rows=sum(s["touched_rows"] for s in stats),
+        )  # fmt: skip
+        _add_stats(result, stats)
+    return result
 
 
-def executor_count(sc: SparkContext) -> int:
-    """Executors now registered with the application (1 in local mode, where the driver runs the tasks)."""
-    master = sc.master or ""
-    if master.startswith("local") and not master.startswith("local-cluster"):
-        return 1
-    # Block managers: one per executor plus the driver's. PySpark has no public call for this.
-    return max(1, int(sc._jsc.sc().getExecutorMemoryStatus().size()) - 1)
-
-
-def remove_shared_copies(sc: SparkContext, run: str, partitions: int) -> None:
-    """Delete the run's shared copies: one task per shard, each removing its executor's directory.
-
-    Best effort: Spark does not promise every executor a task (one that gets none keeps its last
-    copy until the application ends and Spark deletes its local directory).
-    """
-
-    def remove(_: Iterable[int]) -> None:
-        shutil.rmtree(executor_dir(run), ignore_errors=True)
-
-    sc.parallelize(range(partitions), partitions).foreachPartition(remove)
-
-
-def executor_dir(run: str) -> str:
-    """This executor's directory for the run's shared copies: under Spark's local directory
-    for the executor (deleted when the application ends), which its tasks share and no other
-    executor does."""
-    base = (os.environ.get("SPARK_LOCAL_DIRS") or tempfile.gettempdir()).split(",")[0]
-    path = os.path.join(base, f"w2v-spark-{run}")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-@contextmanager
-def _locked(directory: str) -> Iterator[None]:
-    with open(os.path.join(directory, "lock"), "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def open_shared_copy(local: str, name: str, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The executor's copy of a round's model and its row counter (for ``SharedClock``),
-    memory-mapped for writing; the first task of the round on this executor makes them from the
-    round's model file (and removes older rounds')."""
-    emb_path, out_path, count_path = (os.path.join(local, f"{name}-{m}.npy") for m in ("emb", "out", "rows"))
-    with _locked(local):
-        if not os.path.exists(count_path):
-            for f in os.listdir(local):
-                if f.endswith(".npy"):
-                    os.remove(os.path.join(local, f))
-            arrays = [*storage.read_arrays(model, 2), np.zeros(1, np.int64)]
-            for path, array in zip((emb_path, out_path, count_path), arrays, strict=True):
-                np.save(path + ".tmp.npy", array)
-                os.replace(path + ".tmp.npy", path)
-    emb, out, counter = (np.load(p, mmap_mode="r+").view(np.ndarray) for p in (emb_path, out_path, count_path))
-    return emb, out, counter
-
-
-def delta_file(round_dir: str, shard: int) -> str:
-    return storage.join(round_dir, f"delta-part-{shard:05d}.npy")
-
-
-def average(emb: np.ndarray, out: np.ndarray, delta_files: list[str], shards: int) -> tuple[np.ndarray, np.ndarray]:
-    """Add the mean of the shards' deltas to (emb, out), in place (a missing shard counts as no change).
-
-    Deltas are read a block of rows at a time and added straight into the model, so the driver
-    holds the model and one block, whatever the number of shards or the size of the model.
-    """
-    inv = np.float32(1.0 / shards)
-    targets = (emb, out)
-    rows = storage.block_rows(emb.shape[1])
-    for f in delta_files:
-        for index, start, block in storage.iter_array_rows(f, 2, rows):
-            targets[index][start : start + len(block)] += inv * block
-    return emb, out
+def _add_stats(result: EpochResult, stats: list[dict[str, Any]]) -> None:
+    for s in stats:
+        result.loss += s["loss"]
+        result.examples += s["examples"]
+        result.task_seconds += s["seconds"]
+        result.kernel_seconds += s["kernel_seconds"]
+        memory.merge_peaks(result.worker_peaks, {s["worker"][0]: s["worker"][1]})
+        if s["jvm"]:
+            memory.merge_peaks(result.jvm_peaks, {s["jvm"][0]: s["jvm"][1]})

@@ -1,6 +1,7 @@
 """Stage 3: id-encoded sentences in training shards, and each epoch's training tuples.
 
-Encoding runs as ``mapInArrow`` with pyarrow's vectorized hash lookup (no Python per token).
+Encoding runs as ``mapInArrow`` with pyarrow's vectorized hash lookup (no Python per token);
+every Spark job here goes through the DataFrame API, so the stage runs on Spark Connect too.
 The encoded corpus is written once, one Parquet file per training shard; then, every epoch,
 one Spark task per shard streams its sentences through the compiled tuple generator and
 writes ``tuples/epoch=E/part-NNNNN.parquet`` with pyarrow. Writing from the task rather than
@@ -15,9 +16,10 @@ rename, so a half-written file never appears under the final name.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +28,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark import Broadcast, SparkContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark import kernels, memory, storage
+from w2v_spark import kernels, memory, progress, storage, tasks
 from w2v_spark.schemas import (
     CORPUS_ARROW_SCHEMA,
     TRIPLE_STRUCT,
@@ -38,6 +39,7 @@ from w2v_spark.schemas import (
     tuple_arrow_schema,
     tuple_schema,
 )
+from w2v_spark.vocabulary import read_words
 
 __all__ = [
     "ShardStats",
@@ -53,6 +55,7 @@ __all__ = [
     "tuple_arrow_schema",
     "tuple_schema",
     "write_corpus",
+    "write_tables",
 ]
 
 # Parquet settings for the transient shards: see the module docstring.
@@ -71,14 +74,16 @@ def part_name(shard: int) -> str:
     return f"part-{shard:05d}.parquet"
 
 
-def encode(tokens: DataFrame, words: Broadcast[pa.StringArray]) -> DataFrame:
+def encode(tokens: DataFrame, vocab_file: str) -> DataFrame:
     """``tokens array<string>`` to ``ids array<int>``, dropping out-of-vocabulary words.
 
-    ``words`` is a broadcast ``pa.StringArray`` in id order. Sentences left empty are dropped.
+    ``vocab_file`` is the vocabulary's Parquet file (``word`` in id order), which every task
+    reads once: files in the run directory travel to tasks on classic and Connect sessions alike.
+    Sentences left empty are dropped.
     """
 
     def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        vocab = words.value
+        vocab = read_words(vocab_file)
         for batch in batches:
             lists = batch.column(0)
             flat = lists.flatten()
@@ -170,12 +175,18 @@ def write_corpus(sharded: DataFrame, corpus_dir: str) -> list[ShardStats]:
 
 @dataclass(frozen=True)
 class TupleParams:
-    """What a tuple task needs besides its shard: plain values plus one broadcast of tables."""
+    """What a tuple task needs besides its shard: plain values and the file of the count tables."""
 
     window: int
     negative: int
     seed: int
-    tables: Broadcast[tuple[np.ndarray, np.ndarray, np.ndarray]]  # keep_prob, noise_prob, noise_alias
+    tables: str  # a write_arrays file: keep_prob, noise_prob, noise_alias (write_tables)
+
+
+def write_tables(path: str, keep_prob: np.ndarray, noise_prob: np.ndarray, noise_alias: np.ndarray) -> int:
+    """The subsampling and noise tables as one file in the run directory; returns its bytes."""
+    storage.write_arrays(path, keep_prob, noise_prob, noise_alias)
+    return int(keep_prob.nbytes + noise_prob.nbytes + noise_alias.nbytes)
 
 
 @dataclass(frozen=True)
@@ -189,18 +200,21 @@ class TupleStats:
     pid: int
     peak_rss_mb: float
     package: str = ""  # where the task's w2v_spark came from (an installed copy, or a --py-files zip)
+    executor: str = ""  # tasks.executor_id() of the task's executor
+    jvm: tuple[int, float] | None = None  # (pid, peak MiB) of the executor's JVM
 
 
 def generate_shard(
-    corpus_file: str | None, out_file: str, params: TupleParams, epoch: int, shard_id: int
-) -> TupleStats:
+    corpus_file: str | None, out_file: str, params: TupleParams, epoch: int, shard_id: int,
+    counter: progress.Counter | None = None,
+) -> TupleStats:  # fmt: skip
     """Tuples for one (epoch, shard), streamed from the corpus shard to ``out_file``.
 
     Runs inside a Spark task (or anywhere: it only needs the files). ``corpus_file`` None
-    means an empty shard, which still gets an (empty) tuples file.
+    means an empty shard, which still gets an (empty) tuples file. ``counter`` counts words done.
     """
     started = time.perf_counter()
-    keep_prob, noise_prob, noise_alias = params.tables.value
+    keep_prob, noise_prob, noise_alias = storage.read_arrays(params.tables, 3)
     k, window = params.negative, params.window
     kernel_seconds = 0.0
     state = kernels.derive_seed(params.seed, epoch, shard_id)
@@ -242,35 +256,43 @@ def generate_shard(
                     pairs += n
                     columns = [centers[:n], targets[:n], *negs[:, :n]]  # views, no copies
                     writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=schema))
+            if counter is not None:
+                counter.add(len(ids))
     pid, peak = memory.worker_sample()
     return TupleStats(
         shard_id, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak,
-        os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))),
+        os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))), tasks.executor_id(), memory.jvm_sample(),
     )  # fmt: skip
 
 
 def generate_epoch(
-    sc: SparkContext,
+    spark: SparkSession,
     corpus_dir: str,
     tuples_dir: str,
     params: TupleParams,
     epoch: int,
     shards: list[ShardStats],
     partitions: int,
+    report_delay: float = 0.0,
 ) -> list[TupleStats]:
     """One Spark task per shard writes ``tuples_dir/epoch=E/part-NNNNN.parquet``; returns their stats."""
     present = {s.shard for s in shards if s.sentences}
     corpus = storage.normalize(corpus_dir)
     out = storage.join(tuples_dir, f"epoch={epoch}")
+    counters = storage.join(out, "_progress")  # Spark's readers skip _-prefixed names
     storage.delete_dir(out)
 
-    def task(shard_ids: Iterable[int]) -> Iterator[TupleStats]:
-        for p in shard_ids:
-            src = storage.join(corpus, part_name(p)) if p in present else None
-            yield generate_shard(src, storage.join(out, part_name(p)), params, epoch, p)
+    def work(p: int) -> dict[str, Any]:
+        src = storage.join(corpus, part_name(p)) if p in present else None
+        counter = progress.Counter(counters, p)
+        stats = generate_shard(src, storage.join(out, part_name(p)), params, epoch, p, counter)
+        return dataclasses.asdict(stats)
 
-    stats = sc.parallelize(range(partitions), partitions).mapPartitions(task).collect()
-    return sorted(stats, key=lambda s: s.shard)
+    words = sum(s.words for s in shards)
+    with progress.report(counters, f"EPOCH {epoch} - TUPLES", "words", words, words, report_delay):
+        results = tasks.run_tasks(spark, partitions, work)
+    storage.delete_dir(counters)
+    return [TupleStats(**{**r, "jvm": tuple(r["jvm"]) if r["jvm"] else None}) for r in results]
 
 
 def epoch_dir(tuples_dir: str, epoch: int) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -74,6 +75,16 @@ def build_vocabulary(tokens: DataFrame, min_count: int, max_vocab_size: int = 0)
     words = table.column("word").combine_chunks()
     counts = table.column("count").to_numpy().astype(np.int64)
     return Vocabulary(words=words, counts=counts)
+
+
+def read_words(vocab_file: str) -> pa.StringArray:
+    """The ``word`` column of a vocabulary Parquet file (vocab/), in id order; for tasks."""
+    from w2v_spark import storage
+
+    fs, path = storage.filesystem(vocab_file)
+    with fs.open_input_file(path) as fh:
+        words: pa.StringArray = pq.read_table(fh, columns=["word"]).column(0).combine_chunks()
+    return words
 
 
 def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:

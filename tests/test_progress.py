@@ -1,0 +1,52 @@
+"""Progress within an epoch: counters the tasks publish as files, polled by the driver."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import datetime
+
+from tests.conftest import SMALL, w2v
+from w2v_spark import progress
+
+LINE = re.compile(
+    r"^(\S+ \S+) INFO w2v_spark: EPOCH (\d+) - PROGRESS: at (\d+\.\d)% of pairs, [\d,]+ words/s, ETA \S+$"
+)
+
+
+def test_counters_are_summed_across_tasks(tmp_path):
+    a, b = progress.Counter(str(tmp_path), 0, every=0), progress.Counter(str(tmp_path), 1, every=3600)
+    a.add(5)
+    b.add(7)  # not written yet: at most once per `every`
+    assert progress.read_total(str(tmp_path))[0] == 5
+    b.flush()
+    assert progress.read_total(str(tmp_path)) == (12, 2)  # the total, and the bytes read for it
+    assert progress.read_total(str(tmp_path / "none")) == (0, 0)
+
+
+def test_a_progress_line_says_how_far_how_fast_and_how_long():
+    assert progress.line("EPOCH 2", "pairs", 40, 100, 1_000_000, 4.0) == (
+        "EPOCH 2 - PROGRESS: at 40.0% of pairs, 100,000 words/s, ETA 6s"
+    )
+    assert progress.eta(100) == "1m40s" and progress.eta(3725) == "1h02m"
+    assert progress.line("EPOCH 1", "pairs", 0, 100, 10, 1.0).endswith("ETA unknown")
+
+
+def test_progress_lines_appear_within_every_epoch_at_the_interval(small_corpus, tmp_path):
+    out = tmp_path / "run"
+    every = 0.25
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL,
+            "--report-delay", str(every))  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    found = [m for line in r.stderr.splitlines() if (m := LINE.match(line))]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for record in metrics["epochs"]:
+        lines = [m for m in found if int(m.group(2)) == record["epoch"]]
+        if record["train_seconds"] > 3 * every:  # long enough that a line is due
+            assert lines, f"no progress line in epoch {record['epoch']}: {r.stderr[-2000:]}"
+        percents = [float(m.group(3)) for m in lines]
+        assert percents == sorted(percents) and all(0 <= p <= 100 for p in percents)
+        times = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f") for m in lines]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert all(gap < every + 1.0 for gap in gaps), gaps  # at the interval, give or take a poll
