@@ -21,7 +21,19 @@ import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
-from w2v_spark import __version__, blocks, checkpoints, export, kernels, memory, storage, tasks, training, tuples
+from w2v_spark import (
+    __version__,
+    blocks,
+    checkpoints,
+    export,
+    kernels,
+    memory,
+    progress,
+    storage,
+    tasks,
+    training,
+    tuples,
+)
 from w2v_spark.blocks import ModelShape
 from w2v_spark.config import SOFTMAX_MAX_VOCAB, TrainConfig
 from w2v_spark.errors import ConfigError, DataError
@@ -252,7 +264,8 @@ def _prepare_corpus(
     # Kept for the encoding pass so the text is read and tokenized once; spills to disk rather
     # than failing when memory is short.
     tokens = tokens.persist(StorageLevel.MEMORY_AND_DISK)
-    vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
+    with progress.spark_stages(spark, "VOCABULARY", cfg.report_delay):
+        vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
     if vocab.size == 0:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
@@ -266,7 +279,8 @@ def _prepare_corpus(
     vocab_file = storage.join(paths["vocab"], "part-00000.parquet")
     assert cfg.partitions is not None
     encoded = tuples.encode(tokens, vocab_file)
-    shards = tuples.write_corpus(tuples.shard(encoded, cfg.partitions, cfg.seed), paths["corpus"])
+    with progress.spark_stages(spark, "CORPUS", cfg.report_delay):
+        shards = tuples.write_corpus(tuples.shard(encoded, cfg.partitions, cfg.seed), paths["corpus"])
     tokens.unpersist()
     corpus = Corpus(vocab, shards, sum(s.words for s in shards), sum(s.sentences for s in shards))
     stages["corpus"] = time.perf_counter() - t

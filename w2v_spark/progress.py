@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pyarrow.fs as pafs
 
@@ -119,3 +120,37 @@ def report(
     finally:
         stop.set()
         thread.join()
+
+
+@contextmanager
+def spark_stages(spark: Any, label: str, every: float) -> Iterator[None]:
+    """Spark's own stage progress, for stages that run no Python (tokenizing, counting).
+
+    On a Spark Connect session, the session's progress handler (public API) feeds a line every
+    ``every`` seconds. A classic session offers stage progress only through SparkContext, which
+    this job does not use: there the lines are absent and Spark's UI shows the stages.
+    """
+    register = getattr(spark, "registerProgressHandler", None)
+    if every <= 0 or not type(spark).__module__.startswith("pyspark.sql.connect") or register is None:
+        yield
+        return
+    started = last = time.monotonic()
+
+    def handler(stages: Any, inflight_tasks: int, operation_id: Any, done: bool) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done or now - last < every:
+            return
+        last = now
+        known = list(stages or [])
+        total, finished = sum(s.num_tasks for s in known), sum(s.num_completed_tasks for s in known)
+        log.info(
+            "%s - PROGRESS: %d of %d tasks done in %d Spark stages, %d running, %.0f s",
+            label, finished, total, len(known), inflight_tasks, now - started,
+        )  # fmt: skip
+
+    register(handler)
+    try:
+        yield
+    finally:
+        spark.removeProgressHandler(handler)
