@@ -200,11 +200,31 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
     export_vectors(spark, paths, corpus.vocab, model_dir, shape)
     _remove_working_files(cfg, staging, paths)
     stages["export"] = time.perf_counter() - t
-    mem = peaks.report(master)
-    metrics = {
+    metrics = _metrics(spark, cfg, master, corpus, shape, stages, epochs, resume_from, peaks)
+    metrics["total_seconds"] = time.perf_counter() - t_start
+    export.write_metrics(paths["metrics"], metrics)
+    export.mark_success(staging)
+    checkpoints.publish(staging, cfg.output)
+    log.info("wrote %s (%s words x %d) in %.1f s", cfg.output, f"{corpus.vocab.size:,}", cfg.vector_size,
+             metrics["total_seconds"])  # fmt: skip
+    mem = metrics["memory"]
+    log.info(
+        "peak memory: driver Python %.0f MiB, JVM %s MiB, Python workers up to %.0f MiB (%d processes)",
+        mem["driver_python_mb"], "?" if mem["jvm_max_mb"] is None else f"{mem['jvm_max_mb']:.0f}",
+        mem["python_worker_max_mb"], len(mem["python_workers_mb"]),
+    )  # fmt: skip
+    return metrics
+
+
+def _metrics(
+    spark: SparkSession, cfg: TrainConfig, master: str, corpus: Corpus, shape: ModelShape, stages: dict[str, float],
+    epochs: list[dict[str, Any]], resume_from: checkpoints.Checkpoint | None, peaks: Peaks,
+) -> dict[str, Any]:  # fmt: skip
+    """The run's record, written as metrics.json (README, "Output layout")."""
+    return {
         "version": __version__,
         "config": cfg.to_dict(),
-        "spark": {"version": spark.version, "master": master, "connect": is_connect(spark)},
+        "spark": {"version": spark.version, "master": master, "connect": tasks.is_connect(spark)},
         # where the executors' Python workers found w2v_spark: a --py-files zip, or an install
         "executor_package_paths": sorted(peaks.packages),
         "executors_seen": len(peaks.executors),
@@ -218,29 +238,13 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         "stages": stages,
         "epochs": epochs,
         "resumed_from_epoch": None if resume_from is None else resume_from.epoch,
-        "memory": mem,
-        "total_seconds": time.perf_counter() - t_start,
+        "memory": peaks.report(master),
     }
-    export.write_metrics(paths["metrics"], metrics)
-    export.mark_success(staging)
-    checkpoints.publish(staging, cfg.output)
-    log.info("wrote %s (%s words x %d) in %.1f s", cfg.output, f"{corpus.vocab.size:,}", cfg.vector_size,
-             metrics["total_seconds"])  # fmt: skip
-    log.info(
-        "peak memory: driver Python %.0f MiB, JVM %s MiB, Python workers up to %.0f MiB (%d processes)",
-        mem["driver_python_mb"], "?" if mem["jvm_max_mb"] is None else f"{mem['jvm_max_mb']:.0f}",
-        mem["python_worker_max_mb"], len(mem["python_workers_mb"]),
-    )  # fmt: skip
-    return metrics
 
 
 def exchange_strategy(cfg: TrainConfig) -> Exchange:
     """The exchange strategy the settings ask for (exchange.py)."""
     return get_exchange("hogwild" if cfg.hogwild else "average")
-
-
-def is_connect(spark: SparkSession) -> bool:
-    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def _warn_local_output(output: str, master: str) -> None:
@@ -307,6 +311,7 @@ def _start_model(
             f"than this run's ({shape.to_dict()}); pass --overwrite without --resume to start over"
         )
     log.info("resuming after epoch %d from %s", resume_from.epoch, resume_from.path)
+    storage.delete_dir(paths["work"])  # the killed run's rounds: nothing there is needed any more
     return resume_from.path, list(resume_from.state["epochs"])
 
 
@@ -326,13 +331,8 @@ def _train_epochs(
             "against one model (README, 'Shards and quality'): --hogwild trains one model per executor instead, "
             "not bit-reproducible", partitions, cfg.syncs_per_epoch,
         )  # fmt: skip
-    noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(corpus.vocab.counts, cfg.ns_exponent))
-    tables = storage.join(paths["work"], "tables.npy")  # the tasks read it: no broadcast, which Connect lacks
-    tables_bytes = tuples.write_tables(tables, keep_probabilities(corpus.vocab.counts, cfg.sample), noise_prob,
-                                       noise_alias)  # fmt: skip
-    softmax = cfg.objective == "softmax"
-    params = tuples.TupleParams(cfg.window, 0 if softmax else cfg.negative, cfg.seed, tables)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=softmax)
+    params, tables_bytes = _tuple_params(cfg, corpus.vocab, paths)
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=cfg.objective == "softmax")
     staging = checkpoints.staging_dir(cfg.output)
     run_id = uuid.uuid4().hex  # names this run's executor-local files (hogwild's shared copies)
     for epoch in range(len(epochs) + 1, cfg.epochs + 1):
@@ -375,6 +375,16 @@ def _train_epochs(
             model_dir = checkpoints.save(staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
     exchange.finish(spark, run_id, partitions)
     return model_dir
+
+
+def _tuple_params(cfg: TrainConfig, vocab: Vocabulary, paths: dict[str, str]) -> tuple[tuples.TupleParams, int]:
+    """What tuple tasks need: the settings, and the subsampling and noise tables as a file (the
+    tasks read it: no broadcast, which Connect lacks). Returns them and the file's bytes."""
+    noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
+    tables = storage.join(paths["work"], "tables.npy")
+    size = tuples.write_tables(tables, keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias)
+    negative = 0 if cfg.objective == "softmax" else cfg.negative  # the softmax needs no negatives
+    return tuples.TupleParams(cfg.window, negative, cfg.seed, tables), size
 
 
 def _epoch_record(

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from w2v_spark import storage
+from w2v_spark.tasks import is_connect
 
 log = logging.getLogger("w2v_spark")
 
@@ -131,7 +132,7 @@ def spark_stages(spark: Any, label: str, every: float) -> Iterator[None]:
     this job does not use: there the lines are absent and Spark's UI shows the stages.
     """
     register = getattr(spark, "registerProgressHandler", None)
-    if every <= 0 or not type(spark).__module__.startswith("pyspark.sql.connect") or register is None:
+    if every <= 0 or not is_connect(spark) or register is None:
         yield
         return
     started = last = time.monotonic()

@@ -43,6 +43,11 @@ def run_tasks(spark: SparkSession, count: int, work: Callable[[int], dict[str, A
     return [json.loads(r["result"]) for r in sorted(rows, key=lambda r: r["task"])]
 
 
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (which has no SparkContext)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
 def task_slots(spark: SparkSession) -> int:
     """Spark's default parallelism (the tasks that run at once), read from a query, not SparkContext.
 
