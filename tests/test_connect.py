@@ -33,3 +33,16 @@ def test_master_with_remote_is_refused_in_one_line(small_corpus, tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "remote must be unset when --master is given" in r.stderr and "SPARK_REMOTE" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_bad_input_over_connect_is_one_line_and_leaves_nothing(small_corpus, tmp_path):
+    out = tmp_path / "bad"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--remote", "local[2]",
+            "--token-pattern", "[a-z")  # fmt: skip
+    assert r.returncode == 2, r.stderr[-2000:]
+    errors = [line for line in r.stderr.splitlines() if line.startswith("w2v-spark: error:")]
+    assert errors == [
+        "w2v-spark: error: token_pattern is not a valid Java regular expression "
+        "(Unclosed character class near index 3); fix --token-pattern"
+    ]
+    assert not out.exists() and not (tmp_path / "bad.inprogress").exists()

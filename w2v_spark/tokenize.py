@@ -63,7 +63,7 @@ def check_token_pattern(spark: SparkSession, token_pattern: str) -> str | None:
     except Exception as e:  # Spark's error carries the Java PatternSyntaxException text
         text = str(e).strip()
         lines = [line for line in text.splitlines() if "PatternSyntaxException" in line] or text.splitlines()
-        return lines[0].strip() if lines else type(e).__name__
+        return lines[0].split("PatternSyntaxException: ")[-1].strip() if lines else type(e).__name__
     return None
 
 
