@@ -62,10 +62,10 @@ def main() -> None:
 
     sources = {"before": Path(args.before), "after": Path(args.after)}
     work = Path(args.work)
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     for i in range(args.pairs):
         order = ("before", "after") if i % 2 == 0 else ("after", "before")
-        pair = {side: run(sources[side], args.corpus, work / side, train_args) for side in order}
+        pair: dict[str, Any] = {side: run(sources[side], args.corpus, work / side, train_args) for side in order}
         va, vb = read_vectors(str(work / "before"))[1], read_vectors(str(work / "after"))[1]
         pair["max_abs_diff"] = float(np.abs(va - vb).max()) if va.shape == vb.shape else None
         pair["ratio"] = pair["after"]["wall_seconds"] / pair["before"]["wall_seconds"]
@@ -73,7 +73,7 @@ def main() -> None:
         print(f"pair {i + 1} ({order[0]} first): before {pair['before']['wall_seconds']:.1f} s, "
               f"after {pair['after']['wall_seconds']:.1f} s, ratio {pair['ratio']:.3f}, "
               f"vectors max |diff| {pair['max_abs_diff']}", flush=True)  # fmt: skip
-    ratios = [p["ratio"] for p in pairs]
+    ratios: list[float] = [p["ratio"] for p in pairs]
     print(f"median after/before wall time over {len(pairs)} pairs: {statistics.median(ratios):.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"train_args": train_args, "pairs": pairs}, indent=1) + "\n")

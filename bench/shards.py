@@ -2,6 +2,13 @@
 
     python bench/shards.py /tmp/w2v-bench/work/tokens.txt --shards 1,8,8 --syncs 1,8,1 \
         --modes average,average,hogwild --seeds 1,2,3
+    python bench/shards.py /tmp/w2v-bench/pydocs.txt --shards 1,16,4 --syncs 1,1,1 \
+        --masters "local[2];local[16];local-cluster[4,1,2560]" --seeds 1,2,3,4,5
+
+``--masters`` gives each configuration its own Spark master (``;``-separated): ``local[16]``
+runs 16 shards at once as a 16-core machine would (oversubscribed on 2 cores, which is fine
+for quality), ``local-cluster[N,1,MB]`` gives N executor processes.
+``bench/build_python_docs_corpus.sh`` builds the second corpus, of another genre.
 
 Input: one tokenized sentence per line (``bench/compare.py`` writes ``tokens.txt`` from a raw
 corpus). For every seed, gensim (skip-gram, negative sampling, ``--cores`` workers) and then
@@ -35,6 +42,10 @@ def main() -> None:
     p.add_argument("--modes", help="average or hogwild for each of --shards (default: average for all)")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--cores", type=int, default=2)
+    p.add_argument(
+        "--masters",
+        help="Spark master for each of --shards, e.g. local[16] or local-cluster[4,1,2560] (default: local[CORES])",
+    )
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--workdir", default="/tmp/w2v-bench/shards")
     p.add_argument("--json", help="also write the results here")
@@ -46,14 +57,20 @@ def main() -> None:
     modes = args.modes.split(",") if args.modes else ["average"] * len(shards)
     if len(modes) != len(shards) or not set(modes) <= {"average", "hogwild"}:
         sys.exit(f"--modes needs average or hogwild for each --shards value ({len(shards)}), got {args.modes}")
+    masters = args.masters.split(";") if args.masters else [f"local[{args.cores}]"] * len(shards)
+    if len(masters) != len(shards):
+        sys.exit(f"--masters needs one master per --shards value ({len(shards)}), separated by ';', got {args.masters}")
     seeds = [int(x) for x in args.seeds.split(",")]
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     beside = Path(sys.executable).parent / "w2v-spark"
     exe = str(beside) if beside.exists() else "w2v-spark"
     hyper = {"epochs": args.epochs, "vector_size": 100, "window": 5, "negative": 5, "min_count": 5, "sample": 1e-3}
-    setups = list(zip(shards, syncs, modes, strict=True))
-    configs = ["gensim"] + [f"{p} shards, {s} syncs" + (", hogwild" if m == "hogwild" else "") for p, s, m in setups]
+    setups = list(zip(shards, syncs, modes, masters, strict=True))
+    configs = ["gensim"] + [
+        f"{p} shards, {s} syncs" + (", hogwild" if m == "hogwild" else "") + (f", {ms}" if args.masters else "")
+        for p, s, m, ms in setups
+    ]
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     for seed in seeds:
         out = work / f"gensim-{seed}.txt"
@@ -63,11 +80,11 @@ def main() -> None:
         wall, _ = run_timed(cmd, work / f"gensim-{seed}.log")
         runs["gensim"].append({"seed": seed, "seconds": wall, **evaluate(str(out))})
         report_line("gensim", runs["gensim"][-1])
-        for (p_, s_, m_), name in zip(setups, configs[1:], strict=True):
-            tag = f"p{p_}-s{s_}" + ("-hogwild" if m_ == "hogwild" else "")
+        for (p_, s_, m_, master), name in zip(setups, configs[1:], strict=True):
+            tag = f"p{p_}-s{s_}" + ("-hogwild" if m_ == "hogwild" else "") + f"-{master}"
             out_dir = work / f"ours-{tag}-{seed}"
             cmd = [exe, "train", "--input", args.tokens, "--output", str(out_dir), "--overwrite",
-                   "--master", f"local[{args.cores}]", "--partitions", str(p_), "--syncs-per-epoch", str(s_),
+                   "--master", master, "--partitions", str(p_), "--syncs-per-epoch", str(s_),
                    "--seed", str(seed)] + [
                 f"--{k.replace('_', '-')}={v}" for k, v in hyper.items()
             ] + (["--hogwild"] if m_ == "hogwild" else [])  # fmt: skip
