@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -181,23 +181,12 @@ def read_rows(path: str, index: int, start: int, stop: int) -> np.ndarray:
 def write_table(table: pa.Table, directory: str) -> None:
     """A small driver-side table as ``directory/part-00000.parquet``, readable by Spark and pyarrow.
 
-    Used for vocab/ and vectors/: they already sit on the driver, and shipping them through
-    ``createDataFrame`` would embed the whole table in Spark tasks.
+    Used for vocab/: it already sits on the driver, and shipping it through ``createDataFrame``
+    would embed the whole table in Spark tasks.
     """
     delete_dir(directory)
     with atomic_output(join(directory, "part-00000.parquet")) as fh:
         pq.write_table(table, fh, compression="snappy")
-
-
-def write_table_blocks(schema: pa.Schema, blocks: Iterable[pa.Table], directory: str) -> None:
-    """Like :func:`write_table`, from a stream of tables, one row group each (bounded memory)."""
-    delete_dir(directory)
-    with (
-        atomic_output(join(directory, "part-00000.parquet")) as fh,
-        pq.ParquetWriter(fh, schema, compression="snappy") as writer,
-    ):
-        for block in blocks:
-            writer.write_table(block)
 
 
 def iter_row_groups(path: str, columns: Sequence[str] | None = None) -> Iterator[pa.Table]:
