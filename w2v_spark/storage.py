@@ -74,6 +74,14 @@ def delete_dir(path: str) -> None:
         fs.delete_dir(p)
 
 
+def count_files(directory: str, prefix: str, suffix: str) -> int:
+    """Files in ``directory`` named prefix...suffix (0 if it does not exist yet)."""
+    fs, p = filesystem(directory)
+    infos = fs.get_file_info(pafs.FileSelector(p, allow_not_found=True))
+    names = [i.base_name for i in infos if i.type == pafs.FileType.File]
+    return sum(1 for name in names if name.startswith(prefix) and name.endswith(suffix))
+
+
 def make_dirs(path: str) -> None:
     fs, p = filesystem(path)
     fs.create_dir(p, recursive=True)

@@ -25,10 +25,14 @@ from pyspark.sql import functions as F
 RESULT_SCHEMA = "task long, result string"
 
 
-def run_tasks(spark: SparkSession, count: int, work: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
+def run_tasks(
+    spark: SparkSession, count: int, work: Callable[[int], dict[str, Any]], barrier: bool = False
+) -> list[dict[str, Any]]:
     """Run ``work(i)`` for i in 0..count-1, one Spark task each; returns the results in task order.
 
     ``work`` runs in a Python worker and must return a JSON-serialisable dict (kept small).
+    ``barrier`` runs the tasks as one barrier stage: all at once (so ``count`` must not exceed
+    the task slots), able to meet with ``BarrierTaskContext.get().barrier()``, and retried together.
     """
     if count < 1:
         return []
@@ -39,7 +43,7 @@ def run_tasks(spark: SparkSession, count: int, work: Callable[[int], dict[str, A
             results = [json.dumps(work(int(i))) for i in ids]
             yield pa.RecordBatch.from_pydict({"task": pa.array(ids, pa.int64()), "result": pa.array(results)})
 
-    rows = spark.range(count, numPartitions=count).mapInArrow(run, RESULT_SCHEMA).collect()
+    rows = spark.range(count, numPartitions=count).mapInArrow(run, RESULT_SCHEMA, barrier=barrier).collect()
     return [json.loads(r["result"]) for r in sorted(rows, key=lambda r: r["task"])]
 
 
