@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import blocks, exchange, storage, training
+from w2v_spark import blocks, exchange, storage, tasks, training
 from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
 from w2v_spark.schemas import tuple_arrow_schema
@@ -177,11 +177,11 @@ def test_an_unknown_exchange_strategy_is_refused_with_the_known_ones():
     assert exchange.get("average").reproducible and not exchange.get("hogwild").reproducible
 
 
-def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2):
+def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2, hot=None, tasks=0):
     work = str(tmp_path / name)
     training.init_model(spark, storage.join(work, "model-init"), shape, seed=3)
     rows = tuple(storage.num_rows(str(tuples_dir / part_name(p))) for p in (0, 1))
-    plan = training.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, report_delay=0)
+    plan = training.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, 0, hot, tasks)
     schedule = training.Schedule(0.05, 0.001, 1, lr_scale=training.shard_lr_scale(2))
     return training.train_epoch(spark, exchange.get(exchange_name), plan, storage.join(work, "model-init"), schedule)
 
@@ -223,3 +223,62 @@ def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
     for path in (tmp_path / "out", tmp_path / "out" / "vectors.txt", tmp_path / "out" / "vectors.bin"):
         words, vectors = read_vectors(str(path))
         assert words == [f"w{i}" for i in range(11)] and np.array_equal(vectors, emb), path
+
+
+def test_hot_row_meetings_fall_strictly_inside_rounds_and_each_once():
+    hot = exchange.HotSync(rows=10, per_epoch=16)
+    for syncs in (1, 2, 3, 5, 16, 20):
+        rounds = [hot.points(sync, syncs) for sync in range(syncs)]
+        met = [j for r in rounds for j in r]
+        assert met == sorted(set(met))  # in order, none twice
+        # every meeting that does not coincide with a round's end (where all rows are averaged anyway)
+        assert set(met) == {j for j in range(1, 16) if (j * syncs) % 16}
+    assert training.shard_cuts(100, 0, 1, hot)[:3] == [0, 6, 12] and training.shard_cuts(100, 0, 1, hot)[-1] == 100
+    assert training.shard_cuts(7, 1, 2, None) == [3, 7]
+
+
+def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_path):
+    """Three shards in a barrier stage of two tasks (task 0 holds shards 0 and 2): after the
+    meeting every copy's first rows are the mean over the three, bit for bit; the rest are untouched."""
+    rows, shards = 3, 3
+
+    def copy(shard):
+        rng = np.random.default_rng(shard)
+        return rng.random((5, 4), dtype=np.float32), rng.random((5, 4), dtype=np.float32)
+
+    def work(task):
+        copies = {s: copy(s) for s in range(task, shards, 2)}
+        exchange.average_hot_rows(str(tmp_path / "round"), shards, rows, 1, copies)
+        return {str(s): [e.tolist(), t.tolist()] for s, (e, t) in copies.items()}
+
+    results = tasks.run_tasks(spark, 2, work, barrier=True)
+    got = {int(s): [np.array(m, np.float32) for m in v] for r in results for s, v in r.items()}
+    assert sorted(got) == [0, 1, 2]
+    for index in (0, 1):
+        expected = sum(copy(s)[index][:rows] for s in range(shards)) * np.float32(1 / shards)
+        for s in range(shards):
+            np.testing.assert_allclose(got[s][index][:rows], expected, rtol=1e-6)
+            assert np.array_equal(got[s][index][:rows], got[0][index][:rows])  # the same bits everywhere
+            assert np.array_equal(got[s][index][rows:], copy(s)[index][rows:])
+
+
+def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tmp_path):
+    """The shards meet inside a barrier stage; how they are split over its tasks changes nothing,
+    and the meetings do change the model (so they ran)."""
+    rng = np.random.default_rng(4)
+    tuples_dir = tmp_path / "tuples"
+    tuples_dir.mkdir()
+    for p in (0, 1):
+        n = 800
+        _tuples_file(tuples_dir / part_name(p), rng.integers(0, 20, n), rng.integers(0, 20, n), rng.integers(0, 20, n))
+    shape = ModelShape(20, 8)
+    hot = exchange.HotSync(rows=5, per_epoch=8)
+    two = _epoch(spark, tmp_path, shape, tuples_dir, "two", syncs=1, hot=hot, tasks=2)
+    one = _epoch(spark, tmp_path, shape, tuples_dir, "one", syncs=1, hot=hot, tasks=1)
+    plain = _epoch(spark, tmp_path, shape, tuples_dir, "plain", syncs=1)
+    e2, t2 = blocks.read_model(two.model_dir, shape)
+    e1, t1 = blocks.read_model(one.model_dir, shape)
+    e0, _ = blocks.read_model(plain.model_dir, shape)
+    assert two.examples == one.examples == 1600
+    assert np.array_equal(e1, e2) and np.array_equal(t1, t2)
+    assert not np.array_equal(e0, e2)

@@ -69,6 +69,14 @@ class TrainConfig:
     syncs_per_epoch: int = _param(
         1, "Times per epoch the shards' parameters are averaged; more keeps many shards closer to one machine."
     )
+    hot_words: int = _param(
+        1024,
+        "Shards meet hot_syncs_per_epoch times per epoch, inside the training tasks (a Spark barrier stage), to "
+        "average the rows of the most frequent words: this many at every meeting, twice as many at every second "
+        "meeting, four times at every fourth, and so on (pWord2Vec's schedule); at fixed row counts, so runs stay "
+        "reproducible. 0 turns meetings off (shards are then averaged only syncs_per_epoch times).",
+    )
+    hot_syncs_per_epoch: int = _param(16, "Meetings per epoch at which the shards average their hot_words rows.")
     hogwild: bool = _param(
         False,
         "Tasks in one executor train one shared copy of the model in place, without locks (Hogwild, as "
@@ -131,6 +139,7 @@ def _validate(c: TrainConfig) -> None:
         "epochs",
         "max_sentence_length",
         "syncs_per_epoch",
+        "hot_syncs_per_epoch",
         "max_token_length",
     ):
         v = getattr(c, name)
@@ -139,7 +148,7 @@ def _validate(c: TrainConfig) -> None:
     p = c.partitions
     if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
         fail("partitions", "a positive integer (or unset, for one shard per core)", c.partitions)
-    for name in ("max_vocab_size", "seed", "negative", "keep_checkpoints"):
+    for name in ("max_vocab_size", "seed", "negative", "keep_checkpoints", "hot_words"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             fail(name, "a non-negative integer", v)

@@ -9,7 +9,11 @@ file, and writes block b of the next round's model. The driver only lists file n
 Two strategies are registered:
 
 - ``average`` (the default, reproducible): every shard trains its own copy, read from the
-  round's blocks; one delta per shard. Same seed and shards, same vectors, bit for bit.
+  round's blocks; one delta per shard. Same seed and shards, same vectors, bit for bit. When
+  every shard of a round runs at once (shards <= task slots), the round is a barrier stage and
+  its tasks also meet ``HotSync.per_epoch`` times per epoch, at fixed row counts, to average the
+  rows of the most frequent words, which every copy moves and which drift apart fastest
+  (docs/averaging-experiments.md, "Decisions").
 - ``hogwild``: the tasks of one executor train one shared copy in place, memory-mapped from
   the executor's local directory, without locks (as word2vec's and gensim's threads share one
   model); one delta per executor. On one machine that is one model whatever the shards; the
@@ -23,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -35,6 +40,30 @@ from pyspark.sql import SparkSession
 from w2v_spark import blocks, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class HotSync:
+    """Mid-round averaging of the hottest rows (ids follow descending count, so rows 0..n-1).
+
+    As in pWord2Vec's multi-node trainer, meeting j averages ``rows`` times the largest power of
+    two dividing j: the most frequent words at every meeting, twice as many at every second one,
+    four times as many at every fourth, so a word's rows meet about as often as its frequency
+    asks for, at about log2(per_epoch) times the cost of the first tier.
+    """
+
+    rows: int
+    per_epoch: int
+
+    def rows_at(self, meeting: int) -> int:
+        return self.rows * (meeting & -meeting)
+
+    def points(self, sync: int, syncs: int) -> list[int]:
+        """The meetings j (at fraction j / per_epoch of every shard's epoch) inside round ``sync``.
+
+        Every task of the round gets the same list whatever its row count, so none waits forever.
+        """
+        return [j for j in range(1, self.per_epoch) if sync * self.per_epoch < j * syncs < (sync + 1) * self.per_epoch]
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,8 @@ class Round:
     run: str  # unique per run: names executor-local files
     shard_rows: tuple[int, ...]  # tuples of each shard this epoch
     models: int  # models trained side by side (each about 1/models of the round)
+    hot: HotSync | None = None  # set when the round's tasks meet mid-round (a barrier stage)
+    tasks: int = 0  # tasks of the round; task t trains shards t, t + tasks, ... (one each without hot)
 
 
 @dataclass(frozen=True)
@@ -101,6 +132,14 @@ class Exchange(ABC):
     def open(self, rnd: Round, shard: int) -> ShardModel:
         """In the task: the model shard ``shard`` trains this round."""
 
+    def barrier(self, rnd: Round) -> bool:
+        """Whether the round's tasks run as one barrier stage (to meet mid-round)."""
+        return False
+
+    def meet(self, rnd: Round, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        """In the task: hot-row meeting ``meeting`` for the task's copies {shard: (emb, theta)}."""
+        raise NotImplementedError(f"the {self.name} exchange does not meet mid-round")
+
     def finish(self, spark: SparkSession, run: str, shards: int) -> None:  # noqa: B027 - optional hook
         """After the last round: remove whatever the strategy left on executors."""
 
@@ -116,6 +155,14 @@ class Averaged(Exchange):
         emb, theta = blocks.read_model(rnd.model_dir, rnd.shape)
         delta = storage.join(rnd.round_dir, f"delta-part-{shard:05d}.npy")
         return ShardModel(emb, theta, delta, rnd.shape.nbytes)
+
+    def barrier(self, rnd: Round) -> bool:
+        return rnd.hot is not None
+
+    def meet(self, rnd: Round, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        assert rnd.hot is not None
+        rows = min(rnd.shape.vocab_size, rnd.hot.rows_at(meeting))
+        average_hot_rows(rnd.round_dir, len(rnd.shard_rows), rows, meeting, copies)
 
 
 class Hogwild(Exchange):
@@ -172,6 +219,59 @@ def average(spark: SparkSession, model_dir: str, deltas: list[str], next_dir: st
 
     results = tasks.run_tasks(spark, shape.blocks, work)
     return [sum(r["read"] for r in results), sum(r["written"] for r in results)]
+
+
+def average_hot_rows(
+    round_dir: str, shards: int, rows: int, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """In a barrier task: replace rows 0..rows-1 of the task's copies {shard: (emb, theta)} by
+    their mean over all ``shards`` copies.
+
+    A reduce-scatter through files: every task writes its copies' hot rows; the task holding
+    shard s averages slice s of those rows over all the files, in shard order, and writes it;
+    every task then reads the slices back. Each task moves about three times the hot rows,
+    whatever the shard count, and no task waits on another's whole sum. One task computes each
+    slice, so every copy gets the same bits whichever task trains which shard, and the run stays
+    reproducible. A retried stage rewrites the same files with the same contents (the training
+    up to a meeting is deterministic), so a file left by a failed attempt is as good as its rewrite.
+    """
+    meet_dir = storage.join(round_dir, f"meet-{meeting:04d}")
+    for shard, (emb, theta) in copies.items():
+        storage.write_arrays(storage.join(meet_dir, f"part-{shard:05d}.npy"), emb[:rows], theta[:rows])
+    wait_for_files(meet_dir, "part-", shards)
+    inv = np.float32(1.0 / shards)
+    for k in copies:
+        start, stop = rows * k // shards, rows * (k + 1) // shards
+        means = []
+        for index in (0, 1):
+            total = storage.read_rows(storage.join(meet_dir, f"part-{0:05d}.npy"), index, start, stop)
+            for p in range(1, shards):
+                total += storage.read_rows(storage.join(meet_dir, f"part-{p:05d}.npy"), index, start, stop)
+            means.append(total * inv)
+        storage.write_arrays(storage.join(meet_dir, f"mean-{k:05d}.npy"), *means)
+    wait_for_files(meet_dir, "mean-", shards)
+    for k in range(shards):
+        start, stop = rows * k // shards, rows * (k + 1) // shards
+        mean_e, mean_t = storage.read_arrays(storage.join(meet_dir, f"mean-{k:05d}.npy"), 2)
+        for emb, theta in copies.values():
+            emb[start:stop] = mean_e
+            theta[start:stop] = mean_t
+
+
+def wait_for_files(directory: str, prefix: str, count: int, timeout: float = 3600.0) -> None:
+    """Wait until ``directory`` holds ``count`` files named prefix*.npy (written atomically).
+
+    The round's tasks form a barrier stage, so Spark starts them all at once and retries them
+    together; they meet through files rather than ``BarrierTaskContext.barrier()``, which takes
+    about a second per call (it polls once a second) where a meeting takes milliseconds.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    while storage.count_files(directory, prefix, ".npy") < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"shards did not all reach {directory} within {timeout:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)
 
 
 def executor_dir(run: str) -> str:

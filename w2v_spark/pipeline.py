@@ -37,7 +37,7 @@ from w2v_spark import (
 from w2v_spark.blocks import ModelShape
 from w2v_spark.config import SOFTMAX_MAX_VOCAB, TrainConfig
 from w2v_spark.errors import ConfigError, DataError
-from w2v_spark.exchange import Exchange
+from w2v_spark.exchange import Exchange, HotSync
 from w2v_spark.exchange import get as get_exchange
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
 from w2v_spark.training import EpochResult, init_model
@@ -324,13 +324,7 @@ def _train_epochs(
     Appends each epoch's record to ``epochs``; returns the directory of the final model.
     """
     partitions = cfg.partitions or 1
-    if partitions > 1 and exchange.reproducible:
-        # The one choice that moves quality most at a given shard count; say so where it is made.
-        log.info(
-            "training: %d shard models averaged %d time(s) per epoch (reproducible); averaging costs accuracy "
-            "against one model (README, 'Shards and quality'): --hogwild trains one model per executor instead, "
-            "not bit-reproducible", partitions, cfg.syncs_per_epoch,
-        )  # fmt: skip
+    hot, round_tasks = hot_sync(spark, cfg, exchange)
     params, tables_bytes = _tuple_params(cfg, corpus.vocab, paths)
     schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=cfg.objective == "softmax")
     staging = checkpoints.staging_dir(cfg.output)
@@ -347,7 +341,7 @@ def _train_epochs(
         models = exchange.models(partitions, len({s.executor for s in tstats}))
         plan = training.EpochPlan(
             paths["work"], tuples.epoch_dir(paths["tuples"], epoch), shape, epoch, cfg.syncs_per_epoch, run_id,
-            tuple(s.pairs for s in tstats), models, corpus.words, cfg.report_delay,
+            tuple(s.pairs for s in tstats), models, corpus.words, cfg.report_delay, hot, round_tasks,
         )  # fmt: skip
         multiple = training.shard_lr_scale(models)
         result = training.train_epoch(
@@ -364,6 +358,7 @@ def _train_epochs(
         peaks.add_epoch(result)
         record = _epoch_record(epoch, time.perf_counter() - t, t_tuples, tstats, result, corpus.words, multiple)
         record["io_bytes"]["driver_written"] += tables_bytes if epoch == 1 else 0
+        record["hot_sync"] = dataclasses.asdict(hot) if hot else None
         epochs.append(record)
         log.info(
             "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
@@ -375,6 +370,36 @@ def _train_epochs(
             model_dir = checkpoints.save(staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
     exchange.finish(spark, run_id, partitions)
     return model_dir
+
+
+def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple[HotSync | None, int]:
+    """Whether the shards meet mid-round to average the hottest rows, and in how many tasks (logged).
+
+    Meeting shards must run at once, so a round is a barrier stage of min(shards, task slots)
+    tasks, each training its share of the shards side by side; the vectors do not depend on
+    that split (docs/averaging-experiments.md, "Decisions"). Only the reproducible exchange meets.
+    """
+    partitions = cfg.partitions or 1
+    if partitions == 1 or not exchange.reproducible:
+        return None, 0
+    master = tasks.spark_setting(spark, "spark.master") or ""
+    dynamic = (tasks.spark_setting(spark, "spark.dynamicAllocation.enabled") or "false").lower() == "true"
+    why = "--hot-words is 0" if cfg.hot_words == 0 else ""
+    if dynamic and not why:
+        why = (
+            "barrier stages cannot run with spark.dynamicAllocation.enabled (the vectors differ from a run without it)"
+        )
+    if why:
+        log.info("training: %d shard models averaged %d time(s) per epoch; no hot-row meetings: %s (README, "
+                 "'Shards and quality')", partitions, cfg.syncs_per_epoch, why)  # fmt: skip
+        return None, 0
+    slots = local_slots(master) or tasks.task_slots(spark)
+    hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch)
+    round_tasks = min(partitions, slots)
+    log.info("training: %d shard models in %d task(s); the %d most frequent words' rows averaged %d times per epoch "
+             "and every row %d time(s), reproducibly (README, 'Shards and quality')", partitions, round_tasks,
+             hot.rows, hot.per_epoch, cfg.syncs_per_epoch)  # fmt: skip
+    return hot, round_tasks
 
 
 def _tuple_params(cfg: TrainConfig, vocab: Vocabulary, paths: dict[str, str]) -> tuple[tuples.TupleParams, int]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from pyspark.sql import SparkSession
 
 from w2v_spark import blocks, kernels, memory, progress, storage, tasks
 from w2v_spark.blocks import ModelShape
-from w2v_spark.exchange import Exchange, Round, SharedClock, average
+from w2v_spark.exchange import Exchange, HotSync, Round, ShardModel, SharedClock, average
 from w2v_spark.tuples import part_name
 
 
@@ -74,6 +75,11 @@ class ShardStats:
     seconds: float = 0.0  # the task's time and its kernel time, for profiling
     kernel_seconds: float = 0.0
 
+    def plus(self, other: ShardStats) -> ShardStats:
+        """These statistics with another segment's of the same shard added."""
+        return ShardStats(self.shard, self.loss + other.loss, self.examples + other.examples,
+                          self.seconds + other.seconds, self.kernel_seconds + other.kernel_seconds)  # fmt: skip
+
 
 @dataclass
 class EpochResult:
@@ -94,6 +100,38 @@ class EpochResult:
             self.io[key] = self.io.get(key, 0) + value
 
 
+def shard_cuts(n: int, sync: int, syncs: int, hot: HotSync | None) -> list[int]:
+    """Row boundaries of a shard of ``n`` rows in round ``sync`` of ``syncs``: the round's first
+    row, the rows of its hot-row meetings (``HotSync.points``) and its end."""
+    first, stop = n * sync // syncs, n * (sync + 1) // syncs
+    points = hot.points(sync, syncs) if hot else []
+    return [first, *(n * j // hot.per_epoch for j in points if hot), stop]
+
+
+class Segments:
+    """Rows start..stop of a tuples file of ``rows`` rows, read once, handed out up to a row at a time.
+
+    A round with meetings trains a shard in many short segments; reading the row groups afresh
+    for each would decode every row group many times over.
+    """
+
+    def __init__(self, path: str, rows: int, start: int, stop: int) -> None:
+        self.rows = rows
+        self.position = start
+        self._groups = storage.iter_row_range(path, start, stop)
+        self._rest: Any = None
+
+    def upto(self, stop: int) -> Iterator[Any]:
+        """Tables of the rows from the current position up to ``stop``."""
+        while self.position < stop:
+            if self._rest is None:
+                self._rest = next(self._groups)
+            take = min(len(self._rest), stop - self.position)
+            yield self._rest.slice(0, take)
+            self._rest = self._rest.slice(take) if take < len(self._rest) else None
+            self.position += take
+
+
 def train_shard(
     tuples_file: str,
     emb: np.ndarray,
@@ -105,40 +143,37 @@ def train_shard(
     shard: int = 0,
     clock: SharedClock | None = None,
     counter: progress.Counter | None = None,
+    rows: tuple[int, int] | None = None,
+    segments: Segments | None = None,
 ) -> ShardStats:
     """SGD on (emb, theta), in place, over round ``sync`` of ``syncs`` of one tuples file (its rows
-    n*sync/syncs up to n*(sync+1)/syncs). Training in place keeps one copy of the model per task.
+    n*sync/syncs up to n*(sync+1)/syncs), or over ``rows`` (start, stop) when given. Training in
+    place keeps one copy of the model per task.
 
     ``epoch`` counts from 1. The learning rate follows global progress: a shard at row i of n
     in epoch e is at (e - 1 + i/n) / epochs of the run, because all shards of an epoch advance
     side by side. With a ``clock`` (hogwild) it is the executor's progress through the epoch instead.
+    ``segments`` (with ``rows``) hands out the rows from a pass over the file already under way.
     """
     started = time.perf_counter()
-    n = storage.num_rows(tuples_file)
-    first, stop = n * sync // syncs, n * (sync + 1) // syncs
-    scale = schedule.lr_scale
+    n = segments.rows if segments else storage.num_rows(tuples_file)
+    first, stop = rows or (n * sync // syncs, n * (sync + 1) // syncs)
     rows_per_epoch = max(n, 1) if clock is None else max(clock.total, 1) / clock.models
-    drop = scale * (schedule.alpha - schedule.min_alpha) / rows_per_epoch / schedule.epochs
+    drop = schedule.lr_scale * (schedule.alpha - schedule.min_alpha) / rows_per_epoch / schedule.epochs
     loss = 0.0
     done = first
     kernel_seconds = 0.0
-    for group in storage.iter_row_range(tuples_file, first, stop):
+    groups = segments.upto(stop) if segments else storage.iter_row_range(tuples_file, first, stop)
+    for group in groups:
         batch = group.combine_chunks()
-        columns = [batch.column(j).to_numpy() for j in range(batch.num_columns)]
-        centers, targets = columns[0], columns[1]
-        # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
-        negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
         if clock is None:
             progress_ = (epoch - 1 + done / max(n, 1)) / schedule.epochs
         else:
             trained = clock.start + clock.advance(len(batch)) * clock.models
             progress_ = (epoch - 1 + min(1.0, trained / max(clock.total, 1))) / schedule.epochs
-        lr0 = scale * learning_rate(schedule.alpha, schedule.min_alpha, progress_)
+        lr = learning_rate(schedule.alpha, schedule.min_alpha, progress_)
         t = time.perf_counter()
-        if schedule.softmax:
-            loss += kernels.softmax_step(emb, theta, centers, targets, lr0, -drop)
-        else:
-            loss += kernels.sgd_step(emb, theta, centers, targets, negatives, lr0, -drop)
+        loss += _train_batch(batch, emb, theta, schedule, lr, drop)
         kernel_seconds += time.perf_counter() - t
         done += len(batch)
         if counter is not None:
@@ -146,15 +181,47 @@ def train_shard(
     return ShardStats(shard, loss, done - first, time.perf_counter() - started, kernel_seconds)
 
 
-def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, shard: int) -> dict[str, Any]:
-    """One shard's part of a round, in a Spark task: train the model the exchange gives, write
-    its deltas, report statistics (and where the deltas went) as a small dict."""
-    model = exchange.open(rnd, shard)
-    counter = progress.Counter(progress_dir(rnd.round_dir), shard)
-    stats = train_shard(
-        storage.join(rnd.tuples_dir, part_name(shard)), model.emb, model.theta, rnd.epoch, schedule,
-        rnd.sync, rnd.syncs, shard, model.clock, counter,
-    )  # fmt: skip
+def _train_batch(batch: Any, emb: np.ndarray, theta: np.ndarray, schedule: Schedule, lr: float, drop: float) -> float:
+    """The kernel over one row group at rate ``lr`` (before the shard multiple), falling by ``drop`` a row."""
+    columns = [batch.column(j).to_numpy() for j in range(batch.num_columns)]
+    centers, targets = columns[0], columns[1]
+    # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
+    negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
+    lr0 = schedule.lr_scale * lr
+    if schedule.softmax:
+        return float(kernels.softmax_step(emb, theta, centers, targets, lr0, -drop))
+    return float(kernels.sgd_step(emb, theta, centers, targets, negatives, lr0, -drop))
+
+
+def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) -> dict[str, Any]:
+    """Task ``task``'s part of a round, in a Spark task: its shards (task, task + tasks, ...), each
+    on the model the exchange gives, segment by segment between the hot-row meetings; then each
+    shard's deltas written. Reports each shard's statistics (and where its deltas went)."""
+    own = list(range(task, len(rnd.shard_rows), rnd.tasks))
+    models = {s: exchange.open(rnd, s) for s in own}
+    files = {s: storage.join(rnd.tuples_dir, part_name(s)) for s in own}
+    sizes = {s: storage.num_rows(files[s]) for s in own}
+    cuts = {s: shard_cuts(sizes[s], rnd.sync, rnd.syncs, rnd.hot) for s in own}
+    # one pass over each shard's row groups for the whole round, however many meetings cut it
+    passes = {s: Segments(files[s], sizes[s], cuts[s][0], cuts[s][-1]) for s in own}
+    counters = {s: progress.Counter(progress_dir(rnd.round_dir), s) for s in own}
+    stats = {s: ShardStats(s, 0.0, 0) for s in own}
+    points = rnd.hot.points(rnd.sync, rnd.syncs) if rnd.hot else []
+    for i in range(len(points) + 1):
+        for s in own:
+            m = models[s]
+            seg = train_shard(files[s], m.emb, m.theta, rnd.epoch, schedule, shard=s, clock=m.clock,
+                              counter=counters[s], rows=(cuts[s][i], cuts[s][i + 1]), segments=passes[s])  # fmt: skip
+            stats[s] = stats[s].plus(seg)
+        if i < len(points):
+            exchange.meet(rnd, points[i], {s: (models[s].emb, models[s].theta) for s in own})
+    return {"shards": [_finish_shard(rnd, s, models[s], stats[s], counters[s]) for s in own]}
+
+
+def _finish_shard(
+    rnd: Round, shard: int, model: ShardModel, stats: ShardStats, counter: progress.Counter
+) -> dict[str, Any]:
+    """Write one shard's deltas; its statistics as a small dict."""
     counter.flush()
     with model.writing:
         read, touched = blocks.write_delta(model.delta, model.emb, model.theta, rnd.model_dir, rnd.shape)
@@ -185,6 +252,8 @@ class EpochPlan:
     models: int
     words: int  # corpus words, for the progress lines' rates
     report_delay: float
+    hot: HotSync | None = None  # mid-round averaging of the hottest rows
+    tasks: int = 0  # tasks per round, each training shards task, task + tasks, ... (0: one per shard)
 
 
 def train_epoch(
@@ -201,14 +270,17 @@ def train_epoch(
     for sync in range(plan.syncs):
         rnd = Round(
             model_dir, storage.join(plan.work_dir, f"epoch={plan.epoch}-sync={sync}"), plan.tuples_dir, plan.shape,
-            plan.epoch, sync, plan.syncs, plan.run, plan.shard_rows, plan.models,
+            plan.epoch, sync, plan.syncs, plan.run, plan.shard_rows, plan.models, plan.hot,
+            plan.tasks or len(plan.shard_rows),
         )  # fmt: skip
         before = sum(n * sync // plan.syncs for n in plan.shard_rows)
         with progress.report(
             progress_dir(rnd.round_dir), f"EPOCH {plan.epoch}", "pairs", total, plan.words, plan.report_delay,
             offset=before, started=started,
         ) as poll:  # fmt: skip
-            stats = tasks.run_tasks(spark, len(plan.shard_rows), functools.partial(train_task, exchange, rnd, schedule))
+            work = functools.partial(train_task, exchange, rnd, schedule)
+            results = tasks.run_tasks(spark, rnd.tasks, work, barrier=exchange.barrier(rnd))
+        stats = [s for r in results for s in r["shards"]]
         deltas = sorted({s["delta"] for s in stats})
         next_dir = storage.join(plan.work_dir, f"model-epoch={plan.epoch}-sync={sync}")
         read, written = average(spark, model_dir, deltas, next_dir, plan.shape)
