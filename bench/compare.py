@@ -144,13 +144,14 @@ import json, sys, time
 t0 = time.perf_counter()
 from pyspark.sql import SparkSession, functions as F
 from pyspark.ml.feature import Word2Vec
-tokens, out, epochs, d, window, min_count, cores = sys.argv[1:]
+tokens, out, epochs, d, window, min_count, cores, *rest = sys.argv[1:]
+partitions, seed = (int(rest[0]), int(rest[1])) if rest else (int(cores), 1)
 spark = (SparkSession.builder.master(f"local[{cores}]").config("spark.ui.enabled", "false")
          .config("spark.driver.memory", "4g").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 words = spark.read.text(tokens).select(F.split("value", " ").alias("words"))
-model = Word2Vec(vectorSize=int(d), windowSize=int(window), minCount=int(min_count), numPartitions=int(cores),
-                 maxIter=int(epochs), seed=1, stepSize=0.025, maxSentenceLength=1000,
+model = Word2Vec(vectorSize=int(d), windowSize=int(window), minCount=int(min_count), numPartitions=partitions,
+                 maxIter=int(epochs), seed=seed, stepSize=0.025, maxSentenceLength=1000,
                  inputCol="words", outputCol="v").fit(words)
 vectors = model.getVectors().toArrow()
 seconds = time.perf_counter() - t0
