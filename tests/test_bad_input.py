@@ -124,6 +124,6 @@ def test_a_model_too_big_for_memory_is_refused_before_training(tmp_path):
     out = tmp_path / "out"
     r = w2v("train", "--input", str(SAMPLE), "--output", str(out), "--master", "local[2]", "--partitions", "2",
             "--vector-size", "20000000", timeout=300)  # fmt: skip
-    _one_line_error(r, 1, "per copy, one copy in each of 2 tasks running at once) but only")
+    _one_line_error(r, 1, "per copy, one copy for each of 2 shards training at once) but only")
     assert "lower --max-vocab-size or --vector-size" in r.stderr
     assert not out.exists() and not Path(str(out) + ".inprogress").exists()

@@ -107,7 +107,7 @@ WORKER_BASE = 512 << 20
 def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: int, available: int | None) -> str | None:
     """Why the model cannot fit with these settings (a one-line message with the fix), or None.
 
-    ``model`` is one copy's bytes, ``tasks`` the tasks that run at once, ``available`` the
+    ``model`` is one copy's bytes, ``tasks`` the shards that train at once, ``available`` the
     driver machine's free memory. The driver holds no copy (it only names the model's block
     files). On one machine (local modes) every running task holds a copy side by side; on a
     cluster each executor holds one per core; Spark caps a Python worker only through
@@ -119,9 +119,9 @@ def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: in
         need = tasks * model
         if available is not None and need > available:
             return (
-                f"the model needs {gib(need)} here (E and Theta, {gib(model)} per copy, one copy in each of "
-                f"{tasks} tasks running at once) but only {gib(available)} is available; "
-                f"{fix}, or run fewer tasks at once (local[N] with a smaller N)"
+                f"the model needs {gib(need)} here (E and Theta, {gib(model)} per copy, one copy for each of "
+                f"{tasks} shards training at once) but only {gib(available)} is available; "
+                f"{fix}, or train fewer shards at once (fewer --partitions)"
             )
         return None
     cores = int(conf.get("spark.executor.cores", "1"))

@@ -507,12 +507,14 @@ def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master
     model = memory.model_bytes(vocab_size, cfg.vector_size)
     assert cfg.partitions is not None
     tasks_at_once = min(cfg.partitions, local_slots(master) or cfg.partitions)
+    if cfg.hot_words and not cfg.hogwild:
+        tasks_at_once = cfg.partitions  # meeting shards all train at once, several to a task if slots are few
     conf = {k: v for k in MEMORY_SETTINGS if (v := tasks.spark_setting(spark, k)) is not None}
     problem = memory.check_model_fits(model, master, conf, tasks_at_once, memory.available_bytes())
     if problem:
         raise DataError(problem)
     log.info(
-        "model: %s words x %d dimensions = %s per copy (one per training task, %d at once; none in the driver)",
+        "model: %s words x %d dimensions = %s per copy (one per shard training, %d at once; none in the driver)",
         f"{vocab_size:,}", cfg.vector_size, memory.gib(model), tasks_at_once,
     )  # fmt: skip
 
