@@ -186,14 +186,20 @@ def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", sy
     return training.train_epoch(spark, exchange.get(exchange_name), plan, storage.join(work, "model-init"), schedule)
 
 
-def test_an_epoch_on_spark_gives_the_same_model_whatever_the_block_size(spark, tmp_path):
-    """Training and averaging run as Spark jobs over the model's blocks: 1 block or 6, the same bits."""
-    rng = np.random.default_rng(2)
+def _two_random_shards(tmp_path, seed, rows):
+    """Tuples files for shards 0 and 1 over a 20-word vocabulary; returns their directory."""
+    rng = np.random.default_rng(seed)
     tuples_dir = tmp_path / "tuples"
     tuples_dir.mkdir()
     for p in (0, 1):
-        n = 500
-        _tuples_file(tuples_dir / part_name(p), rng.integers(0, 20, n), rng.integers(0, 20, n), rng.integers(0, 20, n))
+        ids = [rng.integers(0, 20, rows) for _ in range(3)]
+        _tuples_file(tuples_dir / part_name(p), *ids)
+    return tuples_dir
+
+
+def test_an_epoch_on_spark_gives_the_same_model_whatever_the_block_size(spark, tmp_path):
+    """Training and averaging run as Spark jobs over the model's blocks: 1 block or 6, the same bits."""
+    tuples_dir = _two_random_shards(tmp_path, seed=2, rows=500)
     one = _epoch(spark, tmp_path, ModelShape(20, 8), tuples_dir, "one")
     six = _epoch(spark, tmp_path, ModelShape(20, 8, block_rows=4), tuples_dir, "six")
     assert one.examples == six.examples == 1000 and one.models == 2
@@ -265,12 +271,7 @@ def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_
 def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tmp_path):
     """The shards meet inside a barrier stage; how they are split over its tasks changes nothing,
     and the meetings do change the model (so they ran)."""
-    rng = np.random.default_rng(4)
-    tuples_dir = tmp_path / "tuples"
-    tuples_dir.mkdir()
-    for p in (0, 1):
-        n = 800
-        _tuples_file(tuples_dir / part_name(p), rng.integers(0, 20, n), rng.integers(0, 20, n), rng.integers(0, 20, n))
+    tuples_dir = _two_random_shards(tmp_path, seed=4, rows=800)
     shape = ModelShape(20, 8)
     hot = exchange.HotSync(rows=5, per_epoch=8)
     two = _epoch(spark, tmp_path, shape, tuples_dir, "two", syncs=1, hot=hot, tasks=2)
