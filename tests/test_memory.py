@@ -20,11 +20,11 @@ def test_parse_size_reads_spark_sizes(text, value):
     assert parse_size(text) == value
 
 
-def test_local_mode_counts_every_running_task_and_not_the_driver():
+def test_local_mode_counts_every_shard_training_at_once_and_not_the_driver():
     model = 2 * GIB
     assert check_model_fits(model, "local[2]", {}, tasks=2, available=5 * GIB) is None  # 2 copies = 4 GiB
     problem = check_model_fits(model, "local[2]", {}, tasks=2, available=3 * GIB)
-    assert problem and "needs 4.0 GiB" in problem and "2 tasks" in problem and "local[N]" in problem
+    assert problem and "needs 4.0 GiB" in problem and "2 shards" in problem and "fewer --partitions" in problem
     assert check_model_fits(model, "local[4]", {}, tasks=4, available=None) is None  # unknown: no refusal
 
 

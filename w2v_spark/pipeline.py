@@ -389,16 +389,18 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple
         why = (
             "barrier stages cannot run with spark.dynamicAllocation.enabled (the vectors differ from a run without it)"
         )
+    hint = ("averaging costs accuracy against one model (README, 'Shards and quality'): --hogwild trains one model "
+            "per executor instead, not bit-reproducible")  # fmt: skip
     if why:
-        log.info("training: %d shard models averaged %d time(s) per epoch; no hot-row meetings: %s (README, "
-                 "'Shards and quality')", partitions, cfg.syncs_per_epoch, why)  # fmt: skip
+        log.info("training: %d shard models averaged %d time(s) per epoch, no hot-row meetings (%s); %s",
+                 partitions, cfg.syncs_per_epoch, why, hint)  # fmt: skip
         return None, 0
     slots = local_slots(master) or tasks.task_slots(spark)
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch)
     round_tasks = min(partitions, slots)
-    log.info("training: %d shard models in %d task(s); the %d most frequent words' rows averaged %d times per epoch "
-             "and every row %d time(s), reproducibly (README, 'Shards and quality')", partitions, round_tasks,
-             hot.rows, hot.per_epoch, cfg.syncs_per_epoch)  # fmt: skip
+    log.info("training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
+             "times, in %d task(s), reproducibly; %s", partitions, cfg.syncs_per_epoch, hot.rows, hot.per_epoch,
+             round_tasks, hint)  # fmt: skip
     return hot, round_tasks
 
 
