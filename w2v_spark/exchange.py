@@ -9,11 +9,11 @@ file, and writes block b of the next round's model. The driver only lists file n
 Two strategies are registered:
 
 - ``average`` (the default, reproducible): every shard trains its own copy, read from the
-  round's blocks; one delta per shard. Same seed and shards, same vectors, bit for bit. When
-  every shard of a round runs at once (shards <= task slots), the round is a barrier stage and
-  its tasks also meet ``HotSync.per_epoch`` times per epoch, at fixed row counts, to average the
-  rows of the most frequent words, which every copy moves and which drift apart fastest
-  (docs/averaging-experiments.md, "Decisions").
+  round's blocks; one delta per shard. Same seed and shards, same vectors, bit for bit. With
+  ``HotSync`` the round is a barrier stage of min(shards, task slots) tasks, each training its
+  share of the shards side by side, and the shards meet ``HotSync.per_epoch`` times per epoch,
+  at fixed row counts, to average the rows of the most frequent words, which every copy moves
+  and which drift apart fastest (docs/averaging-experiments.md, "Decisions").
 - ``hogwild``: the tasks of one executor train one shared copy in place, memory-mapped from
   the executor's local directory, without locks (as word2vec's and gensim's threads share one
   model); one delta per executor. On one machine that is one model whatever the shards; the

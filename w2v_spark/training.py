@@ -104,12 +104,13 @@ def shard_cuts(n: int, sync: int, syncs: int, hot: HotSync | None) -> list[int]:
     """Row boundaries of a shard of ``n`` rows in round ``sync`` of ``syncs``: the round's first
     row, the rows of its hot-row meetings (``HotSync.points``) and its end."""
     first, stop = n * sync // syncs, n * (sync + 1) // syncs
-    points = hot.points(sync, syncs) if hot else []
-    return [first, *(n * j // hot.per_epoch for j in points if hot), stop]
+    if hot is None:
+        return [first, stop]
+    return [first, *(n * j // hot.per_epoch for j in hot.points(sync, syncs)), stop]
 
 
 class Segments:
-    """Rows start..stop of a tuples file of ``rows`` rows, read once, handed out up to a row at a time.
+    """Rows start..stop of a tuples file of ``rows`` rows, read once and handed out segment by segment.
 
     A round with meetings trains a shard in many short segments; reading the row groups afresh
     for each would decode every row group many times over.
