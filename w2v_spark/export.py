@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from w2v_spark import storage
@@ -116,6 +117,16 @@ def write_projector(directory: str, words: pa.StringArray, vectors: np.ndarray) 
     # A word with a tab or newline would shift the projector's rows; the tokenizer never makes one.
     names = (w.replace("\t", " ").replace("\n", " ") for w in words.to_pylist())
     storage.write_text(storage.join(directory, "metadata.tsv"), "".join(n + "\n" for n in names))
+
+
+def load_vectors(output_dir: str) -> tuple[list[str], np.ndarray]:
+    """Words and vectors (float32, in id order) from a run's vectors/, on any filesystem storage reaches."""
+    fs, inner = storage.filesystem(storage.join(output_dir, "vectors"))
+    parts = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(inner)) if i.base_name.startswith("part-"))
+    table = pa.concat_tables([pq.read_table(f, filesystem=fs) for f in parts])
+    flat = table.column("vector").combine_chunks()
+    dim = len(flat[0]) if len(flat) else 0
+    return table.column("word").to_pylist(), flat.flatten().to_numpy().astype(np.float32).reshape(len(flat), dim)
 
 
 def read_vectors(path: str) -> tuple[list[str], np.ndarray]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark import (
     __version__,
@@ -138,15 +138,21 @@ def layout(output: str) -> dict[str, str]:
     }
 
 
-def run(cfg: TrainConfig, spark: SparkSession, started: float | None = None) -> dict[str, Any]:
+def run(
+    cfg: TrainConfig, spark: SparkSession, started: float | None = None, tokens: DataFrame | None = None
+) -> dict[str, Any]:
     """Train and write every output; returns the metrics also written to metrics.json.
+
+    ``tokens`` is the corpus as ``tokens array<string>`` sentences (tokenize.sentences); without
+    it the files of ``cfg.input`` are read and tokenized, as the CLI does. The estimator
+    (estimator.py) passes its DataFrame here, so both interfaces train through this one core.
 
     On failure the staging directory is removed unless it holds a checkpoint to resume from,
     so a failed run leaves nothing behind that a rerun would trip over.
     """
     staging = checkpoints.staging_dir(cfg.output)
     try:
-        return _run(cfg, spark, started)
+        return _run(cfg, spark, started, tokens)
     except BaseException:
         try:
             found = checkpoints.list_checkpoints(staging)
@@ -169,7 +175,7 @@ class Corpus:
     sentences: int
 
 
-def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[str, Any]:
+def _run(cfg: TrainConfig, spark: SparkSession, started: float | None, tokens: DataFrame | None) -> dict[str, Any]:
     t_start = time.perf_counter() if started is None else started
     stages: dict[str, float] = {"startup": time.perf_counter() - t_start}
     error = check_token_pattern(spark, cfg.token_pattern)
@@ -188,7 +194,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None) -> dict[s
         storage.delete_dir(staging)
     storage.make_dirs(staging)
     paths = layout(staging)
-    corpus = _prepare_corpus(spark, cfg, paths, master, stages)
+    corpus = _prepare_corpus(spark, cfg, paths, master, stages, tokens)
     exchange = exchange_strategy(cfg)
     shape = ModelShape(corpus.vocab.size, cfg.vector_size)
     model_dir, epochs = _start_model(spark, cfg, paths, shape, resume_from)
@@ -257,14 +263,16 @@ def _warn_local_output(output: str, master: str) -> None:
 
 
 def _prepare_corpus(
-    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], master: str, stages: dict[str, float]
-) -> Corpus:
+    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], master: str, stages: dict[str, float],
+    tokens: DataFrame | None,
+) -> Corpus:  # fmt: skip
     """Stages 1-3a: tokens, the vocabulary (checked, written to vocab/), the id-encoded shards."""
     t = time.perf_counter()
-    tokens = tokenize(
-        read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
-        max_token_length=cfg.max_token_length,
-    )  # fmt: skip
+    if tokens is None:
+        tokens = tokenize(
+            read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
+            max_token_length=cfg.max_token_length,
+        )  # fmt: skip
     # Kept for the encoding pass so the text is read and tokenized once; spills to disk rather
     # than failing when memory is short.
     tokens = tokens.persist(StorageLevel.MEMORY_AND_DISK)
@@ -482,12 +490,12 @@ def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> Dat
     """Why the vocabulary is empty, in one line: no text, no tokens, or min_count too high."""
     from pyspark.sql import functions as F
 
-    inputs = ", ".join(cfg.input)
+    inputs = ", ".join(cfg.input) or "the DataFrame"
     counts = tokens.select(F.explode("tokens").alias("w")).groupBy("w").count()
     row = counts.agg(F.count("*").alias("distinct"), F.max("count").alias("top")).first()
     distinct, top = (row["distinct"], row["top"]) if row is not None else (0, None)
     if distinct == 0:
-        if read_lines(spark, cfg.input).limit(1).count() == 0:
+        if not cfg.input or read_lines(spark, cfg.input).limit(1).count() == 0:
             return DataError(f"the input is empty ({inputs}); check --input")
         return DataError(
             f"the input has no tokens: no text in {inputs} matches the token pattern; check --input or --token-pattern"

@@ -21,23 +21,35 @@ def tokenize(
     column: str = "value",
     max_token_length: int = 100,
 ) -> DataFrame:
-    """Lines to ``tokens array<string>``, one row per sentence.
+    """Lines to ``tokens array<string>``, one row per sentence: :func:`token_array` on each line,
+    then :func:`sentences`. What the CLI trains on; ``Pipeline([Tokenizer(), Word2Vec()])`` does
+    the same in two stages."""
+    tokens = lines.select(token_array(F.col(column), token_pattern, lowercase, max_token_length).alias("tokens"))
+    return sentences(tokens, "tokens", max_sentence_length)
+
+
+def token_array(text: Column, token_pattern: str, lowercase: bool = True, max_token_length: int = 100) -> Column:
+    """A string column to its tokens (an empty array for a line without any; null stays null).
 
     Invalid UTF-8 is replaced by U+FFFD (never fatal), text is optionally lower-cased, and
-    tokens are the matches of ``token_pattern`` (a Java regex). A line with more than
-    ``max_sentence_length`` tokens becomes several consecutive sentences of at most that
-    many tokens, so one enormous line cannot blow up memory downstream. Tokens longer than
+    tokens are the matches of ``token_pattern`` (a Java regex). Tokens longer than
     ``max_token_length`` characters are cut to that length, as word2vec.c does (its
-    MAX_STRING is 100): a megabyte of base64 stays one short, rare word. Lines without tokens
-    are dropped.
+    MAX_STRING is 100): a megabyte of base64 stays one short, rare word.
     """
-    text: Column = F.make_valid_utf8(F.col(column))
+    text = F.make_valid_utf8(text)
     if lowercase:
         text = F.lower(text)
     tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)
     # Cut only the arrays that hold a long token: most lines have none, and skip the rewrite.
     too_long = F.exists(tokens, lambda t: F.length(t) > max_token_length)
-    tokens = F.when(too_long, F.transform(tokens, lambda t: F.substring(t, 1, max_token_length))).otherwise(tokens)
+    return F.when(too_long, F.transform(tokens, lambda t: F.substring(t, 1, max_token_length))).otherwise(tokens)
+
+
+def sentences(df: DataFrame, column: str, max_sentence_length: int = 1000) -> DataFrame:
+    """``tokens array<string>`` rows to train on, from an array column: rows without tokens (or
+    null) are dropped, and a row of more than ``max_sentence_length`` tokens becomes several
+    consecutive sentences of at most that many, as MLlib's Word2Vec does, so one enormous line
+    cannot blow up memory downstream."""
     n = F.size("tokens")
     n_chunks = F.ceil(n / F.lit(max_sentence_length)).cast("int")
     chunks = F.transform(
@@ -45,7 +57,7 @@ def tokenize(
         lambda i: F.slice("tokens", i * max_sentence_length + 1, max_sentence_length),
     )
     return (
-        lines.select(tokens.alias("tokens"))
+        df.select(F.col(column).alias("tokens"))
         .where(F.size("tokens") > 0)
         .select(F.when(n <= max_sentence_length, F.array(F.col("tokens"))).otherwise(chunks).alias("chunks"))
         .select(F.explode("chunks").alias("tokens"))
@@ -67,4 +79,4 @@ def check_token_pattern(spark: SparkSession, token_pattern: str) -> str | None:
     return None
 
 
-__all__ = ["TOKENS_SCHEMA", "check_token_pattern", "read_lines", "tokenize"]
+__all__ = ["TOKENS_SCHEMA", "check_token_pattern", "read_lines", "sentences", "token_array", "tokenize"]

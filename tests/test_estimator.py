@@ -1,0 +1,185 @@
+"""The pyspark.ml API: Word2Vec, Word2VecModel and Tokenizer, as a drop-in for MLlib's Word2Vec."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.linalg import Vectors
+
+from tests.conftest import ENV, REPO
+from w2v_spark import Tokenizer, Word2Vec, Word2VecModel
+from w2v_spark.errors import ConfigError, DataError
+from w2v_spark.export import read_vectors
+
+SCRIPT = REPO / "tests" / "scripts" / "ml_pipeline.py"
+MLLIB_IMPORT = "from pyspark.ml.feature import Word2Vec  # the line the test replaces"
+
+
+def _run_script(tmp_path: Path, corpus: Path, ours: bool, session: str) -> dict[str, Any]:
+    text = SCRIPT.read_text()
+    assert text.count(MLLIB_IMPORT) == 1
+    if ours:
+        text = text.replace(MLLIB_IMPORT, "from w2v_spark import Word2Vec  # the line the test replaces")
+    script = tmp_path / f"{'ours' if ours else 'mllib'}-{session}.py"
+    script.write_text(text)
+    work = tmp_path / script.stem
+    work.mkdir()
+    r = subprocess.run([sys.executable, str(script), str(corpus), str(work), session], capture_output=True,
+                       text=True, timeout=600, env=ENV, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    result: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture(scope="module")
+def script_corpus(small_corpus, tmp_path_factory) -> Path:
+    path: Path = tmp_path_factory.mktemp("script") / "docs.txt"
+    path.write_text("".join(small_corpus.read_text().splitlines(keepends=True)[:3000]))
+    return path
+
+
+@pytest.mark.parametrize("session", ["classic", "connect"])
+def test_one_pipeline_script_runs_with_mllib_and_with_ours(script_corpus, tmp_path, session):
+    """RegexTokenizer -> Word2Vec -> fit -> transform -> findSynonyms -> PipelineModel save and
+    load, with only the Word2Vec import changed: the same columns and types come out."""
+    mllib = _run_script(tmp_path, script_corpus, ours=False, session=session)
+    ours = _run_script(tmp_path, script_corpus, ours=True, session=session)
+    for key in ("transform", "synonyms", "vectors", "loaded_stages", "rows", "vector_size", "synonym_rows"):
+        assert ours[key] == mllib[key], key
+    assert ours["transform"][-1] == ["features", "vector"]
+    assert ours["vectors"] == [["word", "string"], ["vector", "vector"]]
+    assert ours["loaded_same"] and mllib["loaded_same"]
+    assert ours["vector_rows"] == mllib["vector_rows"]  # the same vocabulary: minCount means the same
+    assert "kernel" not in ours["synonym_words"] and len(ours["array"]) == 3
+    if session == "connect":  # and the same vectors as the classic session's
+        (tmp_path / "again").mkdir()
+        classic = _run_script(tmp_path / "again", script_corpus, ours=True, session="classic")
+        assert ours["array"] == classic["array"] and ours["synonym_words"] == classic["synonym_words"]
+
+
+def test_the_estimator_trains_the_clis_vectors(spark, small_corpus, reference, tmp_path):
+    """Pipeline([Tokenizer(), Word2Vec()]) on the lines the CLI reads gives the CLI's vectors."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    w2v = Word2Vec(numPartitions=2, vectorSize=32, maxIter=4, minCount=3, tempDir=str(temp))
+    model = Pipeline(stages=[Tokenizer(), w2v]).fit(spark.read.text(str(small_corpus))).stages[-1]
+    assert isinstance(model, Word2VecModel)
+    words, vectors = read_vectors(str(reference))
+    assert model.words == words
+    assert float(np.abs(model.vectors - vectors).max()) <= 1e-5
+    assert list(temp.iterdir()) == []  # fit's working files are gone
+    summary = model.summary
+    assert [e.epoch for e in summary.epochs] == [1, 2, 3, 4] and summary.vocabSize == len(words)
+    assert summary.lossHistory[-1] < summary.lossHistory[0] and all(e.examples > 0 for e in summary.epochs)
+    assert model.getVectorSize() == 32 and model.getNumPartitions() == 2 and model.uid == w2v.uid
+
+
+def test_a_wrong_input_column_is_refused_before_training(spark):
+    lines = spark.createDataFrame([("a b c",)], "value string")
+    with pytest.raises(ValueError, match=r"inputCol 'value' has type string, but Word2Vec needs array<string>"):
+        Word2Vec(inputCol="value").fit(lines)
+    with pytest.raises(ValueError, match=r"inputCol 'tokens' is not a column of the DataFrame \(its columns: value\)"):
+        Word2Vec().fit(lines)
+    with pytest.raises(ValueError, match=r"Tokenizer's inputCol 'nope' must be a string column \(no such column\)"):
+        Tokenizer(inputCol="nope").transform(lines)
+    with pytest.raises(ValueError, match=r"pattern is not a valid Java regular expression"):
+        Tokenizer(pattern="[a-z").transform(lines)
+
+
+def test_bad_params_and_data_name_the_param_and_leave_nothing(spark, tmp_path):
+    docs = Tokenizer().transform(spark.createDataFrame([("the cat sat on the mat",)] * 20, "value string"))
+    bad = r"^vectorSize must be a positive integer \(got 0\); set the param vectorSize$"
+    with pytest.raises(ConfigError, match=bad):
+        Word2Vec(vectorSize=0, tempDir=str(tmp_path)).fit(docs)
+    with pytest.raises(ConfigError, match=r"^minStepSize must be between 0 and stepSize=0.025 \(got 1.0\)"):
+        Word2Vec(minStepSize=1.0, tempDir=str(tmp_path)).fit(docs)
+    with pytest.raises(DataError, match=r"no word occurs at least minCount=100 times.*lower minCount"):
+        Word2Vec(minCount=100, tempDir=str(tmp_path)).fit(docs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _toy_model() -> Word2VecModel:
+    vectors = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [-1, 0, 0]], dtype=np.float32)
+    model = Word2VecModel(["a", "b", "c", "d"], vectors)
+    return model.setInputCol("words").setOutputCol("vec")
+
+
+def test_find_synonyms_ranks_by_cosine_and_excludes_the_word(spark):
+    model = _toy_model()
+    got = model.findSynonymsArray("a", 2)
+    assert [w for w, _ in got] == ["b", "c"] and got[0][1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert [w for w, _ in model.findSynonymsArray(Vectors.dense([0.0, 2.0, 0.0]), 1)] == ["c"]  # a vector keeps all
+    df = model.findSynonyms("d", 3)
+    assert df.columns == ["word", "similarity"] and [r.word for r in df.collect()][-1] == "a"
+    with pytest.raises(ValueError, match=r"'zebra' is not in the model's vocabulary of 4 words"):
+        model.findSynonyms("zebra", 2)
+    with pytest.raises(ValueError, match=r"the query vector has 2 values"):
+        model.findSynonymsArray([1.0, 2.0], 2)
+
+
+def test_transform_averages_over_all_tokens_as_mllib_does(spark):
+    docs = spark.createDataFrame([(1, ["a", "c", "zebra"]), (2, []), (3, None)], "id int, words array<string>")
+    rows = {r.id: r.vec.toArray() for r in _toy_model().transform(docs).collect()}
+    np.testing.assert_allclose(rows[1], [1 / 3, 1 / 3, 0], rtol=1e-6)  # the unknown word counts in the length
+    assert rows[2].tolist() == [0, 0, 0] and rows[3].tolist() == [0, 0, 0]
+
+
+def test_save_and_load_keep_vectors_params_and_summary(spark, tmp_path):
+    model = _toy_model()
+    model._set(vectorSize=3, maxIter=7)
+    path = str(tmp_path / "m")
+    model.save(path)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        model.save(path)
+    model.write().overwrite().save(path)
+    loaded = Word2VecModel.load(path)
+    assert loaded.words == model.words and np.array_equal(loaded.vectors, model.vectors)
+    assert loaded.uid == model.uid and loaded.getMaxIter() == 7 and loaded.getOutputCol() == "vec"
+    assert not loaded.hasSummary
+    est = Word2Vec(vectorSize=8, hogwild=True)
+    est.save(str(tmp_path / "e"))
+    again = Word2Vec.load(str(tmp_path / "e"))
+    assert again.getVectorSize() == 8 and again.getHogwild() and again.getMaxIter() == 5
+
+
+def test_word2vec_formats_read_back(tmp_path):
+    model = _toy_model()
+    for name, binary in (("v.txt", False), ("v.bin", True)):
+        model.saveWord2VecFormat(str(tmp_path / name), binary=binary)
+        words, vectors = read_vectors(str(tmp_path / name))
+        assert words == model.words and np.array_equal(vectors, model.vectors)
+
+
+@pytest.mark.parametrize("cls", [Word2Vec, Tokenizer])
+def test_constructor_defaults_are_the_params_defaults(cls):
+    """The signature users read and the defaults fit uses are declared in two places: keep them equal."""
+    stage = cls()
+    signature = inspect.signature(cls.setParams if cls is Word2Vec else cls.__init__)
+    for name, p in signature.parameters.items():
+        if name in ("self", "outputCol") or p.kind is not p.KEYWORD_ONLY:
+            continue
+        param = stage.getParam(name)
+        default = stage.getOrDefault(param) if stage.isDefined(param) else None
+        assert default == p.default, name
+    assert "numPartitions" in stage.explainParams() if cls is Word2Vec else "pattern" in stage.explainParams()
+
+
+def test_pipeline_with_our_tokenizer_saves_and_loads(spark, tmp_path):
+    docs = spark.createDataFrame([(f"the cat sat on mat number {i % 7}",) for i in range(60)], "value string")
+    w2v = Word2Vec(vectorSize=8, minCount=1, maxIter=1, numPartitions=1, outputCol="vec", tempDir=str(tmp_path / "t"))
+    model = Pipeline(stages=[Tokenizer(), w2v]).fit(docs)
+    model.write().overwrite().save(str(tmp_path / "p"))
+    loaded = PipelineModel.load(str(tmp_path / "p"))
+    assert [type(s).__name__ for s in loaded.stages] == ["Tokenizer", "Word2VecModel"]
+    before = [r.vec for r in model.transform(docs).collect()]
+    assert before == [r.vec for r in loaded.transform(docs).collect()]
+    fitted = loaded.stages[-1]
+    assert isinstance(fitted, Word2VecModel) and fitted.summary.epochs[0].examples > 0
