@@ -183,3 +183,15 @@ def test_pipeline_with_our_tokenizer_saves_and_loads(spark, tmp_path):
     assert before == [r.vec for r in loaded.transform(docs).collect()]
     fitted = loaded.stages[-1]
     assert isinstance(fitted, Word2VecModel) and fitted.summary.epochs[0].examples > 0
+
+
+def test_every_model_setting_of_the_cli_is_a_param():
+    """The CLI's settings are run options, the Tokenizer's, or Word2Vec's Params: none is lost."""
+    from w2v_spark.config import FIELDS, RUN_OPTIONS, TOKENIZER_FIELDS
+    from w2v_spark.ml_params import PARAM_FIELDS
+
+    model_fields = set(FIELDS) - RUN_OPTIONS - TOKENIZER_FIELDS
+    assert model_fields == set(PARAM_FIELDS.values()) - RUN_OPTIONS
+    assert all(Word2Vec().hasParam(name) for name in PARAM_FIELDS)
+    tokenizer = {"pattern": "token_pattern", "toLowercase": "lowercase", "maxTokenLength": "max_token_length"}
+    assert set(tokenizer.values()) == TOKENIZER_FIELDS and all(Tokenizer().hasParam(n) for n in tokenizer)

@@ -8,7 +8,7 @@ import pytest
 
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import DataError
-from w2v_spark.pipeline import run
+from w2v_spark.pipeline import read_corpus, run
 
 TOPICS, WORDS_PER_TOPIC = 5, 20
 
@@ -41,7 +41,7 @@ def trained(spark, tmp_path_factory):
         input=(str(corpus),), output=str(base / "out"), partitions=2, vector_size=24, window=4,
         negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3,
     )  # fmt: skip
-    metrics = run(cfg, spark)
+    metrics = run(cfg, spark, read_corpus(spark, cfg))
     table = pq.read_table(base / "out" / "vectors")
     vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
     return metrics, table.column("word").to_pylist(), vectors
@@ -70,7 +70,7 @@ def test_too_small_vocabulary_is_a_clear_error_and_no_success_marker(spark, tmp_
     corpus.write_text("a b c\n" * 20)
     cfg = TrainConfig(input=(str(corpus),), output=str(tmp_path / "out"), min_count=1, window=5)
     with pytest.raises(DataError, match="only 3 words, too few for negative sampling"):
-        run(cfg, spark)
+        run(cfg, spark, read_corpus(spark, cfg))
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
@@ -83,7 +83,8 @@ def _planted_run(spark, base, **overrides):
         negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3, overwrite=True,
     )  # fmt: skip
     settings.update(overrides)
-    metrics = run(TrainConfig(**settings), spark)  # type: ignore[arg-type]
+    cfg = TrainConfig(**settings)  # type: ignore[arg-type]
+    metrics = run(cfg, spark, read_corpus(spark, cfg))
     table = pq.read_table(base / "out" / "vectors")
     vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
     return metrics, table.column("word").to_pylist(), vectors

@@ -24,14 +24,11 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from w2v_spark import storage
-from w2v_spark.config import TrainConfig
+from w2v_spark.config import RUN_OPTIONS, TrainConfig
 from w2v_spark.errors import ConfigError
 
 # Settings that do not change the vectors: a checkpoint stays valid when only these differ.
-NOT_FINGERPRINTED = frozenset(
-    {"input", "output", "master", "remote", "overwrite", "resume", "keep_tuples", "keep_checkpoints", "spark_conf",
-     "report_delay"}
-)  # fmt: skip
+NOT_FINGERPRINTED = RUN_OPTIONS
 _EPOCH_DIR = re.compile(r"^epoch=(\d+)$")
 
 

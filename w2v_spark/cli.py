@@ -146,7 +146,7 @@ def train(ns: argparse.Namespace) -> int:
     import threading
 
     from w2v_spark import kernels
-    from w2v_spark.pipeline import run
+    from w2v_spark.pipeline import read_corpus, run
     from w2v_spark.session import start_session
 
     threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
@@ -156,7 +156,7 @@ def train(ns: argparse.Namespace) -> int:
         cfg.master, cfg.spark_conf, cfg.remote, "WARN" if log.getEffectiveLevel() <= logging.DEBUG else "FATAL"
     )
     try:
-        run(cfg, spark, started=_STARTED)
+        run(cfg, spark, read_corpus(spark, cfg), started=_STARTED)
     finally:
         spark.stop()
     return 0

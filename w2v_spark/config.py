@@ -118,6 +118,16 @@ class TrainConfig:
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# How the settings split. Run options say where and how a run goes, never what it learns: they
+# stay out of a checkpoint's fingerprint (checkpoints.py), and the Python API has no Params for
+# them. The tokenizer's settings are Params of w2v_spark.Tokenizer; every other field is a
+# model parameter, a Param of w2v_spark.Word2Vec (ml_params.py; tests/test_estimator.py checks
+# that each field has its place).
+RUN_OPTIONS = frozenset(
+    {"input", "output", "master", "remote", "overwrite", "resume", "keep_tuples", "keep_checkpoints", "spark_conf",
+     "report_delay"}
+)  # fmt: skip
+TOKENIZER_FIELDS = frozenset({"token_pattern", "lowercase", "max_token_length"})
 DEFAULTS: dict[str, Any] = {name: f.default for name, f in FIELDS.items()}
 # Fields whose default is "unset" (None) and the type a value must have when given.
 OPTIONAL_TYPES: dict[str, type] = {"partitions": int}

@@ -137,7 +137,7 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
             cfg = self.train_config(output)
             tokens = sentences(dataset, self.getInputCol(), cfg.max_sentence_length)
             try:
-                metrics = pipeline.run(cfg, spark, tokens=tokens)
+                metrics = pipeline.run(cfg, spark, tokens, word2vec_files=False)
             except W2VError as e:
                 raise type(e)(for_params(str(e))) from None
             words, vectors = export.load_vectors(output)

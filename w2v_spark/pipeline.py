@@ -138,21 +138,30 @@ def layout(output: str) -> dict[str, str]:
     }
 
 
-def run(
-    cfg: TrainConfig, spark: SparkSession, started: float | None = None, tokens: DataFrame | None = None
-) -> dict[str, Any]:
-    """Train and write every output; returns the metrics also written to metrics.json.
+def read_corpus(spark: SparkSession, cfg: TrainConfig) -> DataFrame:
+    """The CLI's corpus: the files of ``cfg.input``, tokenized as ``Tokenizer`` does, cut into
+    sentences as ``Word2Vec.fit`` does (tokenize.py). Checks the token pattern first."""
+    error = check_token_pattern(spark, cfg.token_pattern)
+    if error:
+        raise ConfigError(f"token_pattern is not a valid Java regular expression ({error}); fix --token-pattern")
+    lines = read_lines(spark, cfg.input)
+    return tokenize(lines, cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
+                    max_token_length=cfg.max_token_length)  # fmt: skip
 
-    ``tokens`` is the corpus as ``tokens array<string>`` sentences (tokenize.sentences); without
-    it the files of ``cfg.input`` are read and tokenized, as the CLI does. The estimator
-    (estimator.py) passes its DataFrame here, so both interfaces train through this one core.
+
+def run(
+    cfg: TrainConfig, spark: SparkSession, tokens: DataFrame, started: float | None = None, word2vec_files: bool = True
+) -> dict[str, Any]:
+    """Train on ``tokens`` (sentences as ``tokens array<string>``) and write every output; returns
+    the metrics also written to metrics.json. The one core of both interfaces: the CLI passes
+    :func:`read_corpus`, ``Word2Vec.fit`` its DataFrame (and no word2vec text or binary files).
 
     On failure the staging directory is removed unless it holds a checkpoint to resume from,
     so a failed run leaves nothing behind that a rerun would trip over.
     """
     staging = checkpoints.staging_dir(cfg.output)
     try:
-        return _run(cfg, spark, started, tokens)
+        return _run(cfg, spark, started, tokens, word2vec_files)
     except BaseException:
         try:
             found = checkpoints.list_checkpoints(staging)
@@ -175,12 +184,11 @@ class Corpus:
     sentences: int
 
 
-def _run(cfg: TrainConfig, spark: SparkSession, started: float | None, tokens: DataFrame | None) -> dict[str, Any]:
+def _run(
+    cfg: TrainConfig, spark: SparkSession, started: float | None, tokens: DataFrame, word2vec_files: bool
+) -> dict[str, Any]:
     t_start = time.perf_counter() if started is None else started
     stages: dict[str, float] = {"startup": time.perf_counter() - t_start}
-    error = check_token_pattern(spark, cfg.token_pattern)
-    if error:
-        raise ConfigError(f"token_pattern is not a valid Java regular expression ({error}); fix --token-pattern")
     master = tasks.spark_setting(spark, "spark.master") or ""
     cfg = dataclasses.replace(cfg, partitions=cfg.partitions or local_slots(master) or tasks.task_slots(spark))
     _warn_local_output(cfg.output, master)
@@ -203,7 +211,7 @@ def _run(cfg: TrainConfig, spark: SparkSession, started: float | None, tokens: D
     model_dir = _train_epochs(spark, cfg, paths, corpus, exchange, shape, model_dir, epochs, peaks)
     stages["training"] = sum(e["seconds"] for e in epochs[len(epochs) - trained :])
     t = time.perf_counter()
-    export_vectors(spark, paths, corpus.vocab, model_dir, shape)
+    export_vectors(spark, paths, corpus.vocab, model_dir, shape, word2vec_files)
     _remove_working_files(cfg, staging, paths)
     stages["export"] = time.perf_counter() - t
     metrics = _metrics(spark, cfg, master, corpus, shape, stages, epochs, resume_from, peaks)
@@ -264,15 +272,10 @@ def _warn_local_output(output: str, master: str) -> None:
 
 def _prepare_corpus(
     spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], master: str, stages: dict[str, float],
-    tokens: DataFrame | None,
+    tokens: DataFrame,
 ) -> Corpus:  # fmt: skip
     """Stages 1-3a: tokens, the vocabulary (checked, written to vocab/), the id-encoded shards."""
     t = time.perf_counter()
-    if tokens is None:
-        tokens = tokenize(
-            read_lines(spark, cfg.input), cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
-            max_token_length=cfg.max_token_length,
-        )  # fmt: skip
     # Kept for the encoding pass so the text is read and tokenized once; spills to disk rather
     # than failing when memory is short.
     tokens = tokens.persist(StorageLevel.MEMORY_AND_DISK)
@@ -454,8 +457,9 @@ def _epoch_record(
 
 
 def export_vectors(
-    spark: SparkSession, paths: dict[str, str], vocab: Vocabulary, model_dir: str, shape: ModelShape
-) -> None:
+    spark: SparkSession, paths: dict[str, str], vocab: Vocabulary, model_dir: str, shape: ModelShape,
+    word2vec_files: bool = True,
+) -> None:  # fmt: skip
     """Stage 5: vectors/ written by one Spark task per block; word2vec text and binary streamed
     here a block at a time (the driver holds one block of E, never the model)."""
     vocab_file = storage.join(paths["vocab"], "part-00000.parquet")
@@ -468,6 +472,8 @@ def export_vectors(
         return {"rows": export.write_vectors_part(storage.join(vectors_dir, f"part-{block:05d}.parquet"), names, emb)}
 
     tasks.run_tasks(spark, shape.blocks, work)
+    if not word2vec_files:
+        return
 
     def stream() -> Iterator[tuple[pa.StringArray, np.ndarray]]:
         for block in range(shape.blocks):
