@@ -214,3 +214,96 @@ def test_softmax_step_matches_reference_and_learns():
     first = kernels.softmax_step(e, o, many_c, many_t, 0.2, 0.0) / many_c.size
     last = kernels.softmax_step(e, o, many_c, many_t, 0.2, 0.0) / many_c.size
     assert first > last and last < 0.2 * np.log(V)
+
+
+# --- window-batched training: one target, its contexts, shared negatives -------------------
+
+
+def _windows(sentences, keep, V, window, negative, seed, capacity=1 << 14):
+    ids = np.concatenate(sentences).astype(np.int32)
+    offsets = np.r_[0, np.cumsum([len(s) for s in sentences])].astype(np.int64)
+    prob, alias = kernels.build_alias_table(np.ones(V))
+    state = kernels.derive_seed(seed)
+    T, C, N = (
+        np.empty(capacity, np.int32),
+        np.empty((2 * window, capacity), np.int32),
+        np.empty((negative, capacity), np.int32),
+    )
+    rows, s, pairs = [], 0, 0
+    while s < len(sentences):
+        used, n, p, _ = kernels.generate_windows(ids, offsets, s, keep, prob, alias, window, negative, state, T, C, N)
+        assert used > 0
+        s += used
+        pairs += p
+        rows += [(T[r], C[:, r].copy(), N[:, r].copy()) for r in range(n)]
+    return rows, pairs
+
+
+def test_windows_keep_the_seeds_rule_and_stream_the_same_rows():
+    rng = np.random.default_rng(5)
+    V, window = 4000, 3
+    cuts = np.sort(rng.choice(np.arange(1, 3000), 120, replace=False))
+    sentences = np.split(rng.permutation(V)[:3000], cuts)  # every word once, so positions are known
+    rows, pairs = _windows(sentences, np.ones(V), V, window, 4, seed=2)
+    position = {}
+    for s, sent in enumerate(sentences):
+        position.update({int(w): (s, i) for i, w in enumerate(sent)})
+    assert pairs == sum(int((c >= 0).sum()) for _, c, _ in rows) and pairs > 0
+    for t, contexts, negs in rows:
+        used = contexts[contexts >= 0]
+        assert len(used) > 0 and (contexts[len(used) :] == -1).all()  # packed first, then padding
+        st, it = position[int(t)]
+        for c in used:
+            sc, ic = position[int(c)]
+            assert sc == st and 0 < abs(ic - it) <= window
+            for n in negs:  # the seed's rule, pair by pair: no negative within `window` of c
+                sn, i_n = position.get(int(n), (-1, 0))
+                assert sn != sc or abs(i_n - ic) > window
+    longest = max(len(x) for x in sentences)  # a buffer must hold one sentence's rows
+    small, _ = _windows(sentences, np.ones(V), V, window, 4, seed=2, capacity=longest)
+    assert len(small) == len(rows)
+    assert all(a[0] == b[0] and (a[1] == b[1]).all() and (a[2] == b[2]).all() for a, b in zip(rows, small, strict=True))
+
+
+def test_a_window_of_one_context_trains_as_its_pair_does():
+    """With one context per row, the batched kernel is word2vec's per-pair step on that pair."""
+    rng = np.random.default_rng(1)
+    V, d, n, k = 60, 8, 40, 3
+    targets = rng.integers(0, 20, n).astype(np.int32)
+    contexts = np.full((4, n), -1, np.int32)
+    contexts[0] = rng.integers(20, 40, n)
+    negatives = np.stack([rng.permutation(np.arange(40, V))[:k] for _ in range(n)], axis=1).astype(np.int32)
+    emb = rng.normal(0, 0.3, (V, d)).astype(np.float32)
+    theta = rng.normal(0, 0.3, (V, d)).astype(np.float32)
+    e1, t1, e2, t2 = emb.copy(), theta.copy(), emb.copy(), theta.copy()
+    loss_w, pairs = kernels.sgd_window_step(e1, t1, targets, contexts, negatives, 0.05, -1e-4)
+    loss_p = kernels.sgd_step(e2, t2, contexts[0].copy(), targets, negatives, 0.05, -1e-4)
+    assert pairs == n and loss_w == pytest.approx(loss_p, rel=1e-5)
+    np.testing.assert_allclose(e1, e2, atol=1e-6)
+    np.testing.assert_allclose(t1, t2, atol=1e-6)
+
+
+def test_window_step_learns_its_windows():
+    rng = np.random.default_rng(2)
+    V, d, n = 200, 16, 3000
+    emb = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)
+    theta = np.zeros((V, d), np.float32)
+    targets = rng.integers(0, 20, n).astype(np.int32)
+    contexts = np.where(rng.random((6, n)) < 0.7, targets + 20, -1).astype(np.int32)
+    contexts = -np.sort(-contexts, axis=0)  # packed first
+    negatives = rng.integers(60, V, (3, n)).astype(np.int32)
+    first, pairs = kernels.sgd_window_step(emb, theta, targets, contexts, negatives, 0.1, 0.0)
+    for _ in range(5):
+        last, _ = kernels.sgd_window_step(emb, theta, targets, contexts, negatives, 0.1, 0.0)
+    assert pairs == int((contexts >= 0).sum()) and last < 0.3 * first
+
+
+def test_shuffle_windows_keeps_rows_whole():
+    n = 500
+    targets = np.arange(n, dtype=np.int32)
+    contexts = np.stack([targets + 1000 * (m + 1) for m in range(4)]).astype(np.int32)
+    negatives = np.stack([targets + 100_000 * (m + 1) for m in range(2)]).astype(np.int32)
+    kernels.shuffle_windows(targets, contexts, negatives, n, kernels.derive_seed(4))
+    assert sorted(targets.tolist()) == list(range(n)) and (targets[:50] != np.arange(50)).any()
+    assert (contexts == targets + 1000 * np.arange(1, 5)[:, None]).all()
+    assert (negatives == targets + 100_000 * np.arange(1, 3)[:, None]).all()

@@ -381,3 +381,165 @@ def softmax_step(
         for q in range(d):
             ec[q] += grad[q]
     return loss
+
+
+@njit(cache=True, nogil=True)
+def generate_windows(
+    ids: np.ndarray,
+    offsets: np.ndarray,
+    first_sentence: int,
+    keep_prob: np.ndarray,
+    noise_prob: np.ndarray,
+    noise_alias: np.ndarray,
+    window: int,
+    negative: int,
+    state: np.ndarray,
+    targets: np.ndarray,
+    contexts: np.ndarray,
+    negatives: np.ndarray,
+) -> tuple[int, int, int, int]:
+    """Skip-gram windows with shared negatives, as pWord2Vec's HogBatch makes them.
+
+    Subsampling and the effective window b (uniform in 1..window, drawn per target position)
+    as in :func:`generate_tuples`. One row per kept position i: ``targets[r]`` = the word at i
+    (the Theta side), ``contexts[:, r]`` = the kept words within b of it (the E side), packed
+    first and padded with -1, and ``negatives[:, r]`` = k noise words shared by all of the
+    row's pairs. A negative is never within ``window`` positions of any of the row's contexts
+    (the draws reject every word in i-b-window .. i+b+window), so each literal pair
+    (c, n) still obeys the rule of :func:`generate_tuples`.
+
+    ``contexts`` is (2*window, n) and ``negatives`` (k, n), the column layout of the windows
+    files. Returns (sentences consumed, rows written, pairs in them, words kept).
+    """
+    capacity = targets.shape[0]
+    n_sent = offsets.shape[0] - 1
+    max_len = 0
+    for s in range(first_sentence, n_sent):
+        max_len = max(max_len, offsets[s + 1] - offsets[s])
+    kept = np.empty(max_len, dtype=np.int32)
+    n_rows = 0
+    n_pairs = 0
+    n_kept_total = 0
+    s = first_sentence
+    while s < n_sent:
+        start = offsets[s]
+        length = offsets[s + 1] - start
+        if n_rows + length > capacity:
+            break
+        n_kept = 0
+        for j in range(length):
+            w = ids[start + j]
+            if keep_prob[w] >= 1.0 or next_double(state) < keep_prob[w]:
+                kept[n_kept] = w
+                n_kept += 1
+        n_kept_total += n_kept
+        if n_kept < 2:
+            s += 1
+            continue
+        for i in range(n_kept):
+            b = 1 + int(next_double(state) * window)
+            m = 0
+            for j in range(max(0, i - b), min(n_kept, i + b + 1)):
+                if j != i:
+                    contexts[m, n_rows] = kept[j]
+                    m += 1
+            for q in range(m, contexts.shape[0]):
+                contexts[q, n_rows] = -1
+            targets[n_rows] = kept[i]
+            lo = max(0, i - b - window)
+            hi = min(n_kept, i + b + window + 1)
+            for k in range(negative):
+                while True:
+                    cand = sample_alias(noise_prob, noise_alias, state)
+                    clash = False
+                    for q in range(lo, hi):
+                        if kept[q] == cand:
+                            clash = True
+                            break
+                    if not clash:
+                        break
+                negatives[k, n_rows] = cand
+            n_rows += 1
+            n_pairs += m
+        s += 1
+    return s - first_sentence, n_rows, n_pairs, n_kept_total
+
+
+@njit(cache=True, nogil=True)
+def shuffle_windows(
+    targets: np.ndarray, contexts: np.ndarray, negatives: np.ndarray, n: int, state: np.ndarray
+) -> None:
+    """Shuffle the first ``n`` rows of a windows buffer in place (Fisher-Yates), as
+    :func:`shuffle_pairs` does for pairs: consecutive rows then share no words by position."""
+    w = contexts.shape[0]
+    k = negatives.shape[0]
+    for i in range(n - 1, 0, -1):
+        j = np.int64(((next_u64(state) >> _S32) * np.uint64(i + 1)) >> _S32)
+        targets[i], targets[j] = targets[j], targets[i]
+        for m in range(w):
+            contexts[m, i], contexts[m, j] = contexts[m, j], contexts[m, i]
+        for m in range(k):
+            negatives[m, i], negatives[m, j] = negatives[m, j], negatives[m, i]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def sgd_window_step(
+    emb: np.ndarray,
+    theta: np.ndarray,
+    targets: np.ndarray,
+    contexts: np.ndarray,
+    negatives: np.ndarray,
+    lr_start: float,
+    lr_step: float,
+) -> tuple[float, int]:
+    """One SGD pass over windows rows (see :func:`generate_windows`); returns (summed loss, pairs).
+
+    Row r holds one target t, up to 2*window contexts c_b and k shared negatives n_j: every
+    pair (c_b, t) has label 1 and every (c_b, n_j) label 0, with the loss of :func:`sgd_step`.
+    The k+1 output rows are read once per row and their gradients summed over the row's
+    contexts before they are written back (pWord2Vec's HogBatch, Ji et al. 2016): each context
+    row E[c_b] is updated straight after its own k+1 scores, as word2vec does per pair. The
+    learning rate of row r is lr_start + r * lr_step.
+    """
+    n = targets.shape[0]
+    width = contexts.shape[0]
+    k = negatives.shape[0]
+    d = emb.shape[1]
+    outs = np.empty((k + 1, d), dtype=np.float32)
+    ograd = np.empty((k + 1, d), dtype=np.float32)
+    rows = np.empty(k + 1, dtype=np.int64)
+    grad = np.empty(d, dtype=np.float32)
+    loss = 0.0
+    pairs = 0
+    for r in range(n):
+        lr = lr_start + r * lr_step
+        rows[0] = targets[r]
+        for j in range(k):
+            rows[j + 1] = negatives[j, r]
+        for m in range(k + 1):
+            outs[m] = theta[rows[m]]
+            ograd[m] = 0.0
+        for b in range(width):
+            c = contexts[b, r]
+            if c < 0:
+                break
+            ec = emb[c]
+            grad[:] = 0.0
+            for m in range(k + 1):
+                om = outs[m]
+                x = 0.0
+                for q in range(d):
+                    x += ec[q] * om[q]
+                z = -x if m == 0 else x
+                loss += z + np.log1p(np.exp(-z)) if z > 0.0 else np.log1p(np.exp(z))
+                g = np.float32(((1.0 if m == 0 else 0.0) - 1.0 / (1.0 + np.exp(-x))) * lr)
+                og = ograd[m]
+                for q in range(d):
+                    grad[q] += g * om[q]
+                    og[q] += g * ec[q]
+            for q in range(d):
+                ec[q] += grad[q]
+            pairs += 1
+        for m in range(k + 1):
+            theta[rows[m]] += ograd[m]
+    return loss, pairs
