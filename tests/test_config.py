@@ -65,7 +65,7 @@ def test_cli_flags_parse_into_config_values():
         ({"negative": 0}, "negative must be at least 1 for negative sampling"),
         ({"alpha": 0.0}, "alpha must be positive"),
         ({"partitions": -2}, "partitions must be a positive integer"),
-        ({"objective": "hs"}, "objective must be negative_sampling or softmax"),
+        ({"objective": "hs"}, "objective must be one of batch_negative_sampling, negative_sampling, softmax"),
         ({"max_token_length": 0}, "max_token_length must be a positive integer"),
         ({"syncs_per_epoch": 0}, "syncs_per_epoch must be a positive integer"),
     ],

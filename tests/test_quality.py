@@ -99,12 +99,20 @@ def test_full_softmax_objective_learns_the_topics(spark, tmp_path):
 
 
 def test_full_softmax_refuses_a_large_vocabulary(spark, tmp_path, monkeypatch):
-    from w2v_spark import pipeline
+    from w2v_spark import objectives
 
-    monkeypatch.setattr(pipeline, "SOFTMAX_MAX_VOCAB", 50)
-    with pytest.raises(DataError, match="full softmax is limited to 50 words and the vocabulary has 100"):
+    monkeypatch.setattr(objectives.Softmax, "max_vocab", 50)
+    with pytest.raises(DataError, match="the softmax objective is limited to 50 words and the vocabulary has 100"):
         _planted_run(spark, tmp_path, objective="softmax")
     assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
+@pytest.mark.parametrize("objective", ["negative_sampling", "batch_negative_sampling"])
+def test_each_negative_sampling_objective_learns_the_topics(spark, tmp_path, objective):
+    metrics, words, vectors = _planted_run(spark, tmp_path, objective=objective)
+    losses = [e["loss"] for e in metrics["epochs"]]
+    assert metrics["config"]["objective"] == objective and losses[-1] < losses[0]
+    assert topic_purity(words, vectors) >= 0.9
 
 
 def test_eight_shards_keep_the_planted_structure(spark, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from w2v_spark import blocks, exchange, storage, tasks, training
 from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
-from w2v_spark.schemas import tuple_arrow_schema
+from w2v_spark.objectives import get as get_objective
 from w2v_spark.tuples import part_name
 
 
@@ -78,7 +78,7 @@ def _tuples_file(path, centers, targets, negatives):
     table = pa.table(
         {"center": pa.array(centers, pa.int32()), "target": pa.array(targets, pa.int32()),
          "negative_1": pa.array(negatives, pa.int32())},
-        schema=tuple_arrow_schema(1),
+        schema=get_objective("negative_sampling").arrow_schema(0, 1),
     )  # fmt: skip
     pq.write_table(table, path, row_group_size=3)
     return str(path)

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 
-from w2v_spark import kernels, storage, tuples
+from w2v_spark import kernels, objectives, storage, tuples
 from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
 
 
@@ -129,12 +129,12 @@ def unique_word_corpus(spark, tmp_path_factory):
     return vocab, shards, corpus_dir, where
 
 
-def _epoch(spark, corpus, tmp_path, *, seed=1, epoch=1, window=3, negative=4, name="t"):
+def _epoch(spark, corpus, tmp_path, *, seed=1, epoch=1, window=3, negative=4, name="t", objective="negative_sampling"):
     vocab, shards, corpus_dir, _ = corpus
     prob, alias = kernels.build_alias_table(noise_distribution(vocab.counts))
     tables = str(tmp_path / f"{name}-tables.npy")
     tuples.write_tables(tables, keep_probabilities(vocab.counts, 0.0), prob, alias)
-    params = tuples.TupleParams(window=window, negative=negative, seed=seed, tables=tables)
+    params = tuples.TupleParams(window=window, negative=negative, seed=seed, tables=tables, objective=objective)
     out = str(tmp_path / name)
     stats = tuples.generate_epoch(spark, corpus_dir, out, params, epoch, shards, 3)
     return stats, tuples.epoch_dir(out, epoch)
@@ -148,7 +148,7 @@ def test_spark_stage_writes_one_valid_shard_per_partition(spark, unique_word_cor
     files = sorted(p.name for p in (tmp_path / "t" / "epoch=1").iterdir())
     assert files == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     table = pq.read_table(path)
-    assert table.num_rows == sum(s.pairs for s in stats) > 1000
+    assert table.num_rows == sum(s.rows for s in stats) == sum(s.pairs for s in stats) > 1000
     via_spark = tuples.read_tuples(spark, str(tmp_path / "t"), negative=4)  # the Hive-style folder adds `epoch`
     assert via_spark.columns == ["center", "target", "negative_1", "negative_2", "negative_3", "negative_4", "epoch"]
     assert via_spark.where("epoch = 1").count() == table.num_rows
@@ -176,7 +176,7 @@ def test_same_seed_epoch_and_shard_give_the_same_tuples(spark, unique_word_corpu
 
 
 def test_explode_triples_gives_the_seed_examples(spark):
-    tuple_df = spark.createDataFrame([(0, 1, 2, 3), (1, 0, 3, 3)], tuples.tuple_schema(2))
+    tuple_df = spark.createDataFrame([(0, 1, 2, 3), (1, 0, 3, 3)], objectives.get("negative_sampling").ddl(0, 2))
     vocab_df = spark.createDataFrame(
         [("a", 9, 0), ("b", 5, 1), ("c", 2, 2), ("d", 1, 3)], "word string, count long, id int"
     )
@@ -187,3 +187,41 @@ def test_explode_triples_gives_the_seed_examples(spark):
     assert_df_equality(
         tuples.explode_triples(tuple_df, vocab_df), expected, ignore_row_order=True, ignore_nullable=True
     )
+
+
+def test_window_tuples_keep_the_seeds_rule_through_their_triples(spark, unique_word_corpus, tmp_path):
+    """batch_negative_sampling: one row per window; its literal pairs obey the rule pair by pair."""
+    vocab, _, _, where = unique_word_corpus
+    stats, path = _epoch(spark, unique_word_corpus, tmp_path, objective="batch_negative_sampling", name="w")
+    table = pq.read_table(path)
+    assert table.column_names[:2] == ["target", "context_1"] and table.num_rows == sum(s.rows for s in stats)
+    pairs = sum(s.pairs for s in stats)
+    assert pairs > 2 * table.num_rows  # several pairs a row, counted as pairs
+    via_spark = tuples.read_tuples(spark, path, negative=4, window=3, objective="batch_negative_sampling")
+    vocab_df = spark.createDataFrame(
+        [(w, int(c), i) for i, (w, c) in enumerate(zip(vocab.words.to_pylist(), vocab.counts, strict=True))],
+        "word string, count long, id int",
+    )
+    triples = tuples.explode_triples(via_spark, vocab_df).collect()
+    assert sum(t.label for t in triples) == pairs and len(triples) == 5 * pairs
+    index = {w: i for i, w in enumerate(vocab.words.to_pylist())}
+    for t in triples:
+        (sc, ic), (st, it) = where[index[t.context]], where[index[t.target]]
+        if t.label == 1:
+            assert sc == st and 1 <= abs(ic - it) <= 3
+        else:
+            assert t.target != t.context and not (st == sc and abs(it - ic) <= 3)
+
+
+def test_explode_triples_of_windows(spark):
+    ddl = objectives.get("batch_negative_sampling").ddl(1, 2)
+    windows = spark.createDataFrame([(0, 1, -1, 2, 3), (1, 0, 2, 3, 3)], ddl)
+    vocab_df = spark.createDataFrame(
+        [("a", 9, 0), ("b", 5, 1), ("c", 2, 2), ("d", 1, 3)], "word string, count long, id int"
+    )
+    expected = spark.createDataFrame(
+        [("b", "a", 1), ("b", "c", 0), ("b", "d", 0),
+         ("a", "b", 1), ("a", "d", 0), ("a", "d", 0), ("c", "b", 1), ("c", "d", 0), ("c", "d", 0)],
+        "context string, target string, label int",
+    )  # fmt: skip
+    assert_df_equality(tuples.explode_triples(windows, vocab_df), expected, ignore_row_order=True, ignore_nullable=True)

@@ -28,12 +28,6 @@ def _param(default: Any, doc: str) -> Any:
 DEFAULT_TOKEN_PATTERN = r"[\p{L}\p{M}\p{N}_]+(?:['’][\p{L}\p{M}\p{N}_]+)*"
 
 
-OBJECTIVES = ("negative_sampling", "softmax")
-# The full softmax costs O(V d) per pair: above this vocabulary it is refused (measured in
-# bench/objectives.py: 0.26 ms per pair at 10,000 words and d=100 on one core, 600x negative sampling).
-SOFTMAX_MAX_VOCAB = 20_000
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """All settings of a training run. Fields carry their own docs (``field.metadata['doc']``)."""
@@ -55,7 +49,9 @@ class TrainConfig:
     window: int = _param(5, "Maximum distance N between a center word and a context word.")
     objective: str = _param(
         "negative_sampling",
-        "negative_sampling (SGNS) or softmax: the full-softmax baseline, O(V) per pair, for small vocabularies only.",
+        "batch_negative_sampling (SGNS, the pairs of a window sharing their negatives: faster), negative_sampling "
+        "(SGNS, k negatives per pair, as word2vec) or softmax (the full softmax, O(V) per pair, for small "
+        "vocabularies only); README, 'Objectives'.",
     )
     negative: int = _param(5, "Negative samples drawn per true (center, context) pair (unused by softmax).")
     min_count: int = _param(5, "Ignore words with a total count below this.")
@@ -166,9 +162,11 @@ def _validate(c: TrainConfig) -> None:
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             fail(name, "a finite number", v)
-    if c.objective not in OBJECTIVES:
-        fail("objective", " or ".join(OBJECTIVES), c.objective)
-    if c.objective == "negative_sampling" and c.negative < 1:
+    from w2v_spark import objectives  # the registry imports the kernels: only when validating
+
+    if c.objective not in objectives.REGISTRY:
+        fail("objective", "one of " + ", ".join(objectives.REGISTRY), c.objective)
+    if objectives.REGISTRY[c.objective].uses_negatives and c.negative < 1:
         fail("negative", "at least 1 for negative sampling (or use --objective softmax)", c.negative)
     if c.master and c.remote:
         fail("remote", "unset when --master is given (--master starts classic Spark, --remote connects to Spark "

@@ -28,6 +28,7 @@ from w2v_spark import (
     export,
     kernels,
     memory,
+    objectives,
     progress,
     storage,
     tasks,
@@ -35,7 +36,7 @@ from w2v_spark import (
     tuples,
 )
 from w2v_spark.blocks import ModelShape
-from w2v_spark.config import SOFTMAX_MAX_VOCAB, TrainConfig
+from w2v_spark.config import TrainConfig
 from w2v_spark.errors import ConfigError, DataError
 from w2v_spark.exchange import Exchange, HotSync
 from w2v_spark.exchange import get as get_exchange
@@ -337,7 +338,7 @@ def _train_epochs(
     partitions = cfg.partitions or 1
     hot, round_tasks = hot_sync(spark, cfg, exchange)
     params, tables_bytes = _tuple_params(cfg, corpus.vocab, paths)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, softmax=cfg.objective == "softmax")
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, objective=cfg.objective)
     staging = checkpoints.staging_dir(cfg.output)
     run_id = uuid.uuid4().hex  # names this run's executor-local files (hogwild's shared copies)
     for epoch in range(len(epochs) + 1, cfg.epochs + 1):
@@ -352,7 +353,7 @@ def _train_epochs(
         models = exchange.models(partitions, len({s.executor for s in tstats}))
         plan = training.EpochPlan(
             paths["work"], tuples.epoch_dir(paths["tuples"], epoch), shape, epoch, cfg.syncs_per_epoch, run_id,
-            tuple(s.pairs for s in tstats), models, corpus.words, cfg.report_delay, hot, round_tasks,
+            tuple(s.rows for s in tstats), models, corpus.words, cfg.report_delay, hot, round_tasks,
         )  # fmt: skip
         multiple = training.shard_lr_scale(models)
         result = training.train_epoch(
@@ -421,8 +422,8 @@ def _tuple_params(cfg: TrainConfig, vocab: Vocabulary, paths: dict[str, str]) ->
     noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
     tables = storage.join(paths["work"], "tables.npy")
     size = tuples.write_tables(tables, keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias)
-    negative = 0 if cfg.objective == "softmax" else cfg.negative  # the softmax needs no negatives
-    return tuples.TupleParams(cfg.window, negative, cfg.seed, tables), size
+    negative = cfg.negative if objectives.get(cfg.objective).uses_negatives else 0
+    return tuples.TupleParams(cfg.window, negative, cfg.seed, tables, cfg.objective), size
 
 
 def _epoch_record(
@@ -545,13 +546,16 @@ def local_slots(master: str) -> int | None:
 
 
 def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
-    if cfg.objective == "softmax" and size > SOFTMAX_MAX_VOCAB:
+    objective = objectives.get(cfg.objective)
+    limit = objective.max_vocab
+    if limit is not None and size > limit:
         raise DataError(
-            f"the full softmax is limited to {SOFTMAX_MAX_VOCAB:,} words and the vocabulary has {size:,}; "
-            f"set --max-vocab-size {SOFTMAX_MAX_VOCAB}, raise --min-count, or use --objective negative_sampling"
+            f"the {cfg.objective} objective is limited to {limit:,} words and the vocabulary has {size:,}; "
+            f"set --max-vocab-size {limit}, raise --min-count, or use --objective negative_sampling"
         )
-    need = 2 * cfg.window + 2
-    if cfg.objective == "negative_sampling" and size < need:
+    # the negatives' draws reject the words around their pair: more words than that must exist
+    need = objective.rejection_span(cfg.window) + 1
+    if objective.uses_negatives and size < need:
         raise DataError(
             f"the vocabulary has only {size} words, too few for negative sampling with window={cfg.window} "
             f"(needs at least {need}); add text, lower --min-count or lower --window"

@@ -20,31 +20,21 @@ VOCAB_SCHEMA = "word string, count long, id int"
 # stored (and trained) in the order of a hash of (seq, seed), a reproducible shuffle.
 CORPUS_ARROW_SCHEMA = pa.schema([("seq", pa.int64()), ("ids", pa.list_(pa.int32()))])
 
-# Training tuples, tuples/epoch=E/part-NNNNN.parquet: one row per true skip-gram pair.
+# Training tuples, tuples/epoch=E/part-NNNNN.parquet; the objective (objectives.py) sets the columns.
+# negative_sampling and softmax, one row per true skip-gram pair:
 #   center       int32  id of the center word c, the word whose embedding E[c] is trained
 #   target       int32  id of a context word t within the (random, 1..window) window of c; label 1
 #   negative_1 .. negative_k  int32  the k = `negative` noise ids drawn from count^ns_exponent,
-#                none equal to c or within `window` positions of it; label 0 each
+#                none equal to c or within `window` positions of it; label 0 each (none for softmax)
+# batch_negative_sampling, one row per window (pWord2Vec's HogBatch):
+#   target       int32  id of the window's middle word t (the Theta side); label 1 with every context
+#   context_1 .. context_2N  int32  the words c within the (random, 1..window) window of t, whose
+#                embeddings are trained; packed first, then -1 up to 2 * window columns
+#   negative_1 .. negative_k  int32  noise ids shared by the row's pairs, none within `window`
+#                positions of any of its contexts; label 0 with every context
 # Flat, non-nullable int32 columns, uncompressed, no dictionary: measured on 7.4M rows, a
 # list<int32> negatives column took 0.74 s to write and 0.37 s to read back into numpy, these
 # columns 0.19 s and 0.12 s (nested columns need repetition levels); the files are transient.
-TUPLE_KEY_COLUMNS = ("center", "target")
-
-
-def negative_columns(negative: int) -> list[str]:
-    """Names of the k negative columns: negative_1 .. negative_k."""
-    return [f"negative_{j}" for j in range(1, negative + 1)]
-
-
-def tuple_arrow_schema(negative: int) -> pa.Schema:
-    """Arrow schema of a tuples file with ``negative`` negatives per row."""
-    names = [*TUPLE_KEY_COLUMNS, *negative_columns(negative)]
-    return pa.schema([pa.field(name, pa.int32(), nullable=False) for name in names])
-
-
-def tuple_schema(negative: int) -> str:
-    """The same as a Spark DDL string."""
-    return ", ".join(f"{name} int" for name in [*TUPLE_KEY_COLUMNS, *negative_columns(negative)])
 
 
 # The seed's literal training examples, from explode_triples(): words as strings.

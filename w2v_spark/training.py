@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 
-from w2v_spark import blocks, kernels, memory, progress, storage, tasks
+from w2v_spark import blocks, memory, objectives, progress, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.exchange import Exchange, HotSync, Round, ShardModel, SharedClock, average
 from w2v_spark.tuples import part_name
@@ -62,7 +62,7 @@ class Schedule:
     min_alpha: float
     epochs: int
     lr_scale: float = 1.0  # every shard's learning rate is multiplied by this (shard_lr_scale of the models averaged)
-    softmax: bool = False  # the full-softmax objective instead of negative sampling
+    objective: str = "negative_sampling"  # the registered objective that trains (objectives.py)
 
 
 @dataclass
@@ -163,7 +163,9 @@ def train_shard(
     drop = schedule.lr_scale * (schedule.alpha - schedule.min_alpha) / rows_per_epoch / schedule.epochs
     loss = 0.0
     done = first
+    examples = 0
     kernel_seconds = 0.0
+    objective = objectives.get(schedule.objective)
     groups = segments.upto(stop) if segments else storage.iter_row_range(tuples_file, first, stop)
     for group in groups:
         batch = group.combine_chunks()
@@ -174,24 +176,15 @@ def train_shard(
             progress_ = (epoch - 1 + min(1.0, trained / max(clock.total, 1))) / schedule.epochs
         lr = learning_rate(schedule.alpha, schedule.min_alpha, progress_)
         t = time.perf_counter()
-        loss += _train_batch(batch, emb, theta, schedule, lr, drop)
+        # the rate is lr times the shard multiple, falling by drop a row
+        batch_loss, pairs = objective.train(batch, emb, theta, schedule.lr_scale * lr, -drop)
         kernel_seconds += time.perf_counter() - t
+        loss += batch_loss
+        examples += pairs
         done += len(batch)
         if counter is not None:
             counter.add(len(batch))
-    return ShardStats(shard, loss, done - first, time.perf_counter() - started, kernel_seconds)
-
-
-def _train_batch(batch: Any, emb: np.ndarray, theta: np.ndarray, schedule: Schedule, lr: float, drop: float) -> float:
-    """The kernel over one row group at rate ``lr`` (before the shard multiple), falling by ``drop`` a row."""
-    columns = [batch.column(j).to_numpy() for j in range(batch.num_columns)]
-    centers, targets = columns[0], columns[1]
-    # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
-    negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
-    lr0 = schedule.lr_scale * lr
-    if schedule.softmax:
-        return float(kernels.softmax_step(emb, theta, centers, targets, lr0, -drop))
-    return float(kernels.sgd_step(emb, theta, centers, targets, negatives, lr0, -drop))
+    return ShardStats(shard, loss, examples, time.perf_counter() - started, kernel_seconds)
 
 
 def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) -> dict[str, Any]:
@@ -276,7 +269,8 @@ def train_epoch(
         )  # fmt: skip
         before = sum(n * sync // plan.syncs for n in plan.shard_rows)
         with progress.report(
-            progress_dir(rnd.round_dir), f"EPOCH {plan.epoch}", "pairs", total, plan.words, plan.report_delay,
+            progress_dir(rnd.round_dir), f"EPOCH {plan.epoch}", objectives.get(schedule.objective).unit, total,
+            plan.words, plan.report_delay,
             offset=before, started=started,
         ) as poll:  # fmt: skip
             work = functools.partial(train_task, exchange, rnd, schedule)

@@ -31,14 +31,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark import kernels, memory, progress, storage, tasks
-from w2v_spark.schemas import (
-    CORPUS_ARROW_SCHEMA,
-    TRIPLE_STRUCT,
-    negative_columns,
-    tuple_arrow_schema,
-    tuple_schema,
-)
+from w2v_spark import kernels, memory, objectives, progress, storage, tasks
+from w2v_spark.schemas import CORPUS_ARROW_SCHEMA, TRIPLE_STRUCT
 from w2v_spark.vocabulary import read_words
 
 __all__ = [
@@ -52,8 +46,6 @@ __all__ = [
     "generate_shard",
     "read_tuples",
     "shard",
-    "tuple_arrow_schema",
-    "tuple_schema",
     "write_corpus",
     "write_tables",
 ]
@@ -181,6 +173,7 @@ class TupleParams:
     negative: int
     seed: int
     tables: str  # a write_arrays file: keep_prob, noise_prob, noise_alias (write_tables)
+    objective: str = "negative_sampling"  # the registered objective whose tuples to make (objectives.py)
 
 
 def write_tables(path: str, keep_prob: np.ndarray, noise_prob: np.ndarray, noise_alias: np.ndarray) -> int:
@@ -192,6 +185,7 @@ def write_tables(path: str, keep_prob: np.ndarray, noise_prob: np.ndarray, noise
 @dataclass(frozen=True)
 class TupleStats:
     shard: int
+    rows: int  # rows of the tuples file: pairs, or windows of several pairs (objectives.py)
     pairs: int
     words: int
     kept: int
@@ -215,14 +209,15 @@ def generate_shard(
     """
     started = time.perf_counter()
     keep_prob, noise_prob, noise_alias = storage.read_arrays(params.tables, 3)
+    tables = (keep_prob, noise_prob, noise_alias)
+    objective = objectives.get(params.objective)
     k, window = params.negative, params.window
     kernel_seconds = 0.0
     state = kernels.derive_seed(params.seed, epoch, shard_id)
-    pairs = words = kept = 0
+    rows = pairs = words = kept = 0
     capacity = 0
-    centers = targets = np.empty(0, dtype=np.int32)
-    negs = np.empty((k, 0), dtype=np.int32)
-    schema = tuple_arrow_schema(k)
+    bufs: list[np.ndarray] = []
+    schema = objective.arrow_schema(window, k)
     with (
         storage.atomic_output(out_file) as sink,
         pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS) as writer,
@@ -235,32 +230,28 @@ def generate_shard(
             offsets -= offsets[0]
             words += len(ids)
             longest = int(np.max(np.diff(offsets))) if len(offsets) > 1 else 0
-            need = max(MIN_PAIR_CAPACITY, longest * 2 * window)
+            need = max(MIN_PAIR_CAPACITY, objective.rows_needed(longest, window))
             if need > capacity:
                 capacity = need
-                centers = np.empty(capacity, dtype=np.int32)
-                targets = np.empty(capacity, dtype=np.int32)
-                negs = np.empty((k, capacity), dtype=np.int32)
+                bufs = objective.buffers(capacity, window, k)
             s = 0
             while s < len(offsets) - 1:
                 t = time.perf_counter()
-                used, n, n_kept = kernels.generate_tuples(
-                    ids, offsets, s, keep_prob, noise_prob, noise_alias,
-                    window, k, state, centers, targets, negs,
-                )  # fmt: skip
+                used, n, n_pairs, n_kept = objective.generate(ids, offsets, s, tables, window, k, state, bufs)
                 kernel_seconds += time.perf_counter() - t
                 s += used
                 kept += n_kept
                 if n:
-                    kernels.shuffle_pairs(centers, targets, negs, n, state)
-                    pairs += n
-                    columns = [centers[:n], targets[:n], *negs[:, :n]]  # views, no copies
+                    objective.shuffle(bufs, n, state)
+                    rows += n
+                    pairs += n_pairs
+                    columns = objective.rows(bufs, n)  # views, no copies
                     writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=schema))
             if counter is not None:
                 counter.add(len(ids))
     pid, peak = memory.worker_sample()
     return TupleStats(
-        shard_id, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak,
+        shard_id, rows, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak,
         os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))), tasks.executor_id(), memory.jvm_sample(),
     )  # fmt: skip
 
@@ -299,32 +290,32 @@ def epoch_dir(tuples_dir: str, epoch: int) -> str:
     return storage.join(tuples_dir, f"epoch={epoch}")
 
 
-def read_tuples(spark: SparkSession, path: str, negative: int) -> DataFrame:
-    """Tuples written by :func:`generate_epoch` with ``negative`` negatives per row.
+def read_tuples(
+    spark: SparkSession, path: str, negative: int, window: int = 0, objective: str = "negative_sampling"
+) -> DataFrame:
+    """Tuples written by :func:`generate_epoch` with ``negative`` negatives per row (and, for an
+    objective whose rows are windows, ``window``).
 
     Reading ``tuples/`` adds the ``epoch`` column (from the Hive-style ``epoch=E`` folders).
     """
-    return spark.read.schema(tuple_schema(negative)).parquet(storage.spark_uri(path))
+    ddl = objectives.get(objective).ddl(window, negative)
+    return spark.read.schema(ddl).parquet(storage.spark_uri(path))
 
 
 def explode_triples(tuples: DataFrame, vocab: DataFrame) -> DataFrame:
     """The seed's literal examples: ``(context, target, label)`` with words as strings.
 
-    Each tuple row gives (center, target, 1) and one (center, n, 0) per ``negative_j`` column
-    (however many there are). Following the
-    seed's naming, ``context`` is the input word c (our ``center``). For inspection and tests:
-    this is k+1 rows per pair, so don't run it over a whole corpus.
+    Each true pair gives (center, target, 1) and one (center, n, 0) per negative, whatever the
+    tuples' layout (one row per pair, or one per window: objectives.py). Following the seed's
+    naming, ``context`` is the input word c (our ``center``). For inspection and tests: this is
+    k+1 rows per pair, so don't run it over a whole corpus.
     """
-    positives = tuples.select("center", "target", F.lit(1).alias("label"))
-    k = sum(1 for c in tuples.columns if c.startswith("negative_"))
-    noise = F.array(*negative_columns(k)) if k else F.array().cast("array<int>")
-    negatives = tuples.select("center", F.explode(noise).alias("target"), F.lit(0).alias("label"))
+    pairs = objectives.for_columns(tuples.columns).pairs(tuples)
     names = vocab.select("id", "word")
     c = names.withColumnRenamed("id", "center").withColumnRenamed("word", "context")
     t = names.withColumnRenamed("id", "target").withColumnRenamed("word", "target_word")
     return (
-        positives.unionByName(negatives)
-        .join(F.broadcast(c), "center")
+        pairs.join(F.broadcast(c), "center")
         .join(F.broadcast(t), "target")
         .select("context", F.col("target_word").alias("target"), F.col("label").cast("int"))
         .to(TRIPLE_STRUCT)
