@@ -97,6 +97,7 @@ def run_timed(
 def run_ours(
     tokens: Path, work: Path, args: argparse.Namespace, cores: int | None = None, tag: str = "ours"
 ) -> dict[str, Any]:
+    """Our job; a tag ``ours-OBJECTIVE`` (a system name) trains with ``--objective OBJECTIVE``."""
     out = work / tag
     cores = cores or args.cores
     # The command beside this interpreter first: a venv's python run without activating the venv.
@@ -109,6 +110,8 @@ def run_ours(
         "--negative", str(args.negative), "--min-count", str(args.min_count), "--sample", str(args.sample),
         "--seed", "1", "--syncs-per-epoch", str(args.syncs_per_epoch),
     ]  # fmt: skip
+    if tag.startswith("ours-"):
+        cmd += ["--objective", tag.removeprefix("ours-")]
     launched = time.time()
     process, _ = run_timed(cmd, work / f"{tag}.log")
     metrics = json.loads((out / "metrics.json").read_text())
@@ -200,7 +203,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("corpus", help="raw text, or whitespace-tokenized text with --tokenized")
     p.add_argument("--tokenized", action="store_true", help="the corpus is already one tokenized sentence per line")
-    p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of ours,gensim,mllib")
+    systems_help = "comma-separated subset of ours,gensim,mllib; ours-OBJECTIVE runs ours with --objective OBJECTIVE"
+    p.add_argument("--systems", default=",".join(SYSTEMS), help=systems_help)
     p.add_argument("--scaling", action="store_true", help="also run ours on local[1] to measure training scaling")
     p.add_argument("--repeat", type=int, default=1, help="repetitions; the table shows medians")
     p.add_argument("--cores", type=int, default=2)
@@ -229,8 +233,10 @@ def main() -> None:
     for rep in range(args.repeat):  # interleaved, so drifting machine load hits every system alike
         for name in systems:
             print(f"[{rep + 1}/{args.repeat}] running {name} ...", flush=True)
-            runner = {"ours": run_ours, "gensim": run_gensim, "mllib": run_mllib}[name]
-            run = runner(tokens, work, args)
+            if name.startswith("ours"):
+                run = run_ours(tokens, work, args, tag=name)
+            else:
+                run = {"gensim": run_gensim, "mllib": run_mllib}[name](tokens, work, args)
             run.update(evaluate(run["vectors"]))
             run["words_per_sec"] = words * args.epochs / run["wall_seconds"]
             runs[name].append(run)
