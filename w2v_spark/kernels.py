@@ -544,7 +544,7 @@ def sgd_window_step(
                 x = np.float32(0.0)
                 for q in range(d):
                     x += ins[b, q] * outs[m, q]
-                loss_, sig = _score(x, m == 0)
+                loss_, sig = _score(x, m == 0)  # type: ignore[arg-type]  # float32 score, kept in float32
                 loss += loss_
                 grads[b, m] = np.float32(((1.0 if m == 0 else 0.0) - sig) * lr)
         for b in range(b_n):
