@@ -55,8 +55,9 @@ def check_outputs(out: Path, epochs: int, keep_tuples: bool, min_count: int = 5,
     if keep_tuples:
         assert tuple_dirs == [f"epoch={e}" for e in range(1, epochs + 1)]
         t = pq.read_table(out / "tuples" / "epoch=1")
-        assert t.schema.names[:3] == ["center", "target", "negative_1"]
-        assert t.num_rows == metrics["epochs"][0]["examples"]
+        assert t.schema.names[:3] == ["target", "context_1", "context_2"]  # batch_negative_sampling's windows
+        contexts = [t.column(c).to_numpy() for c in t.schema.names if c.startswith("context_")]
+        assert sum(int((c >= 0).sum()) for c in contexts) == metrics["epochs"][0]["examples"]  # pairs
     else:
         assert tuple_dirs == []
 

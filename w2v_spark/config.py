@@ -48,7 +48,7 @@ class TrainConfig:
     vector_size: int = _param(100, "Dimensionality d of the word vectors.")
     window: int = _param(5, "Maximum distance N between a center word and a context word.")
     objective: str = _param(
-        "negative_sampling",
+        "batch_negative_sampling",
         "batch_negative_sampling (SGNS, the pairs of a window sharing their negatives: faster), negative_sampling "
         "(SGNS, k negatives per pair, as word2vec) or softmax (the full softmax, O(V) per pair, for small "
         "vocabularies only); README, 'Objectives'.",

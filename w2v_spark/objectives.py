@@ -213,9 +213,4 @@ def for_columns(columns: list[str]) -> Objective:
     return REGISTRY["negative_sampling"] if "center" in columns else REGISTRY["batch_negative_sampling"]
 
 
-def describe() -> str:
-    """One line per objective, for --help and the config docs."""
-    return "; ".join(f"{o.name}: {o.doc}" for o in REGISTRY.values())
-
-
-__all__ = ["REGISTRY", "Objective", "describe", "for_columns", "get", "negative_columns", "register"]
+__all__ = ["REGISTRY", "Objective", "for_columns", "get", "negative_columns", "register"]

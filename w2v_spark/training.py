@@ -62,7 +62,8 @@ class Schedule:
     min_alpha: float
     epochs: int
     lr_scale: float = 1.0  # every shard's learning rate is multiplied by this (shard_lr_scale of the models averaged)
-    objective: str = "negative_sampling"  # the registered objective that trains (objectives.py)
+    # the registered objective that trains (objectives.py); the job passes --objective's
+    objective: str = "negative_sampling"
 
 
 @dataclass

@@ -173,7 +173,8 @@ class TupleParams:
     negative: int
     seed: int
     tables: str  # a write_arrays file: keep_prob, noise_prob, noise_alias (write_tables)
-    objective: str = "negative_sampling"  # the registered objective whose tuples to make (objectives.py)
+    # the registered objective whose tuples to make (objectives.py); the job passes --objective's
+    objective: str = "negative_sampling"
 
 
 def write_tables(path: str, keep_prob: np.ndarray, noise_prob: np.ndarray, noise_alias: np.ndarray) -> int:
