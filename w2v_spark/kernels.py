@@ -91,8 +91,8 @@ def uniform(n: int, state: np.ndarray) -> np.ndarray:
 def warm_up() -> None:
     """Load the driver's compiled kernels (alias table, uniform draws) from numba's cache.
 
-    About 0.8 s of imports and cache loading; the CLI runs it in a thread while Spark starts,
-    when the driver's Python would otherwise sit idle.
+    Imports and cache loading take a noticeable part of a second; the CLI runs it in a thread
+    while Spark starts, when the driver's Python would otherwise sit idle.
     """
     build_alias_table(np.ones(2))
     uniform(1, derive_seed(0))
@@ -170,14 +170,55 @@ def sample_alias(prob: np.ndarray, alias: np.ndarray, state: np.ndarray) -> int:
 
     One 64-bit draw serves both choices: the high 32 bits pick the column (multiply-shift, no
     modulo bias beyond size / 2**32) and the low 32 bits the coin. Half the generator calls of
-    two float draws, on the hottest path of tuple generation (measured: tuple generation 1.25x
-    faster, median of 3).
+    two float draws, on the hottest path of tuple generation (it measured faster in
+    ``bench/kernel_speed.py``).
     """
     u = next_u64(state)
     i = np.int64(((u >> _S32) * np.uint64(prob.size)) >> _S32)  # int64: uint64 | int would unify to float
     if float(u & _LOW32) * _TWO_POW_M32 < prob[i]:
         return int(i)
     return int(alias[i])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _longest(offsets: np.ndarray, first_sentence: int) -> int:
+    """Length of the longest sentence from ``first_sentence`` on: the size of the kept-words buffer."""
+    max_len = 0
+    for s in range(first_sentence, offsets.shape[0] - 1):
+        max_len = max(max_len, offsets[s + 1] - offsets[s])
+    return max_len
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _subsample(
+    ids: np.ndarray, start: int, length: int, keep_prob: np.ndarray, state: np.ndarray, kept: np.ndarray
+) -> int:
+    """Copy the words of ``ids[start:start+length]`` that survive subsampling (each kept with
+    probability keep_prob[id], before windowing, as word2vec does) into ``kept``; returns how many."""
+    n_kept = 0
+    for j in range(length):
+        w = ids[start + j]
+        if keep_prob[w] >= 1.0 or next_double(state) < keep_prob[w]:
+            kept[n_kept] = w
+            n_kept += 1
+    return n_kept
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _draw_negative(
+    noise_prob: np.ndarray, noise_alias: np.ndarray, state: np.ndarray, kept: np.ndarray, lo: int, hi: int
+) -> int:
+    """One noise word, redrawn while it equals any of ``kept[lo:hi]`` (the seed's rule: no negative
+    within the window)."""
+    while True:
+        cand = sample_alias(noise_prob, noise_alias, state)
+        clash = False
+        for m in range(lo, hi):
+            if kept[m] == cand:
+                clash = True
+                break
+        if not clash:
+            return cand
 
 
 @njit(cache=True, nogil=True)
@@ -211,10 +252,7 @@ def generate_tuples(
     """
     capacity = centers.shape[0]
     n_sent = offsets.shape[0] - 1
-    max_len = 0
-    for s in range(first_sentence, n_sent):
-        max_len = max(max_len, offsets[s + 1] - offsets[s])
-    kept = np.empty(max_len, dtype=np.int32)
+    kept = np.empty(_longest(offsets, first_sentence), dtype=np.int32)
     n_pairs = 0
     n_kept_total = 0
     s = first_sentence
@@ -223,12 +261,7 @@ def generate_tuples(
         length = offsets[s + 1] - start
         if n_pairs + length * 2 * window > capacity:
             break
-        n_kept = 0
-        for j in range(length):
-            w = ids[start + j]
-            if keep_prob[w] >= 1.0 or next_double(state) < keep_prob[w]:
-                kept[n_kept] = w
-                n_kept += 1
+        n_kept = _subsample(ids, start, length, keep_prob, state, kept)
         n_kept_total += n_kept
         for i in range(n_kept):
             c = kept[i]
@@ -241,16 +274,7 @@ def generate_tuples(
                 centers[n_pairs] = c
                 targets[n_pairs] = kept[j]
                 for k in range(negative):
-                    while True:
-                        cand = sample_alias(noise_prob, noise_alias, state)
-                        clash = False
-                        for m in range(lo_full, hi_full):
-                            if kept[m] == cand:
-                                clash = True
-                                break
-                        if not clash:
-                            break
-                    negatives[k, n_pairs] = cand
+                    negatives[k, n_pairs] = _draw_negative(noise_prob, noise_alias, state, kept, lo_full, hi_full)
                 n_pairs += 1
         s += 1
     return s - first_sentence, n_pairs, n_kept_total
@@ -262,9 +286,8 @@ def shuffle_pairs(centers: np.ndarray, targets: np.ndarray, negatives: np.ndarra
 
     Why: word2vec trains a center's window pairs one after another, so SGD takes several
     correlated steps on the same rows in a row. Decorrelated, the same pairs train markedly
-    better vectors (benchmark corpus, one shard, seed 1: analogy 7.41% to 9.19%;
-    docs/averaging-experiments.md section 7). Draws come from the shard's own generator, so
-    the order is as reproducible as the pairs.
+    better vectors (README, "How it works"; docs/averaging-experiments.md, section 7). Draws
+    come from the shard's own generator, so the order is as reproducible as the pairs.
     """
     k = negatives.shape[0]
     for i in range(n - 1, 0, -1):
@@ -290,7 +313,7 @@ def _score(x: float, positive: bool) -> tuple[float, float]:
 @njit(cache=True, nogil=True, fastmath=True)
 def sgd_step(
     emb: np.ndarray,
-    out: np.ndarray,
+    theta: np.ndarray,
     centers: np.ndarray,
     targets: np.ndarray,
     negatives: np.ndarray,
@@ -302,7 +325,7 @@ def sgd_step(
     ``negatives`` is (k, n), column j holding the j-th negative of every row (the layout of the
     tuples files, so a row group goes in without a transpose). For row i with center c, the true
     target t (label 1) and the negatives n_j = negatives[j, i] (label 0) are
-    scored as x = out[w] . emb[c]; the loss is -log sigmoid(x) for t and -log sigmoid(-x) for
+    scored as x = theta[w] . emb[c]; the loss is -log sigmoid(x) for t and -log sigmoid(-x) for
     each n_j, the binary logistic loss of SGNS. As in word2vec, each output row is updated
     straight away with g * emb[c], where g = lr * (label - sigmoid(x)), while the gradient for
     emb[c] is accumulated over the k+1 targets and applied once at the end of the row.
@@ -327,7 +350,7 @@ def sgd_step(
             else:
                 w = negatives[j - 1, i]
                 label = 0.0
-            ow = out[w]
+            ow = theta[w]
             x = 0.0
             for q in range(d):
                 x += ec[q] * ow[q]
@@ -345,7 +368,7 @@ def sgd_step(
 @njit(cache=True, nogil=True, fastmath=True)
 def softmax_step(
     emb: np.ndarray,
-    out: np.ndarray,
+    theta: np.ndarray,
     centers: np.ndarray,
     targets: np.ndarray,
     lr_start: float,
@@ -353,13 +376,13 @@ def softmax_step(
 ) -> float:
     """The full-softmax baseline: one SGD pass over (center, target) pairs; returns the summed loss.
 
-    Pr(t | c) = exp(out[t] . emb[c]) / sum_j exp(out[j] . emb[c]), trained with cross-entropy,
-    so every pair touches every row of ``out``: O(V d) work per pair against O((k + 1) d) for
+    Pr(t | c) = exp(theta[t] . emb[c]) / sum_j exp(theta[j] . emb[c]), trained with cross-entropy,
+    so every pair touches every row of ``theta``: O(V d) work per pair against O((k + 1) d) for
     negative sampling, which is why negative sampling is the default (see bench/objectives.py).
     Learning rates as in :func:`sgd_step`.
     """
     n = centers.shape[0]
-    vocab, d = out.shape
+    vocab, d = theta.shape
     scores = np.empty(vocab, dtype=np.float64)
     grad = np.empty(d, dtype=np.float32)
     loss = 0.0
@@ -371,7 +394,7 @@ def softmax_step(
         for j in range(vocab):
             x = 0.0
             for q in range(d):
-                x += out[j, q] * ec[q]
+                x += theta[j, q] * ec[q]
             scores[j] = x
             top = max(top, x)
         total = 0.0
@@ -384,8 +407,8 @@ def softmax_step(
             # g = lr * (1[j == t] - p_j): the negative gradient of the loss with respect to the score
             g = np.float32(lr * ((1.0 if j == t else 0.0) - scores[j] / total))
             for q in range(d):
-                grad[q] += g * out[j, q]
-                out[j, q] += g * ec[q]
+                grad[q] += g * theta[j, q]
+                theta[j, q] += g * ec[q]
         for q in range(d):
             ec[q] += grad[q]
     return loss
@@ -421,10 +444,7 @@ def generate_windows(
     """
     capacity = targets.shape[0]
     n_sent = offsets.shape[0] - 1
-    max_len = 0
-    for s in range(first_sentence, n_sent):
-        max_len = max(max_len, offsets[s + 1] - offsets[s])
-    kept = np.empty(max_len, dtype=np.int32)
+    kept = np.empty(_longest(offsets, first_sentence), dtype=np.int32)
     n_rows = 0
     n_pairs = 0
     n_kept_total = 0
@@ -434,12 +454,7 @@ def generate_windows(
         length = offsets[s + 1] - start
         if n_rows + length > capacity:
             break
-        n_kept = 0
-        for j in range(length):
-            w = ids[start + j]
-            if keep_prob[w] >= 1.0 or next_double(state) < keep_prob[w]:
-                kept[n_kept] = w
-                n_kept += 1
+        n_kept = _subsample(ids, start, length, keep_prob, state, kept)
         n_kept_total += n_kept
         if n_kept < 2:
             s += 1
@@ -457,16 +472,7 @@ def generate_windows(
             lo = max(0, i - b - window)
             hi = min(n_kept, i + b + window + 1)
             for k in range(negative):
-                while True:
-                    cand = sample_alias(noise_prob, noise_alias, state)
-                    clash = False
-                    for q in range(lo, hi):
-                        if kept[q] == cand:
-                            clash = True
-                            break
-                    if not clash:
-                        break
-                negatives[k, n_rows] = cand
+                negatives[k, n_rows] = _draw_negative(noise_prob, noise_alias, state, kept, lo, hi)
             n_rows += 1
             n_pairs += m
         s += 1
@@ -531,33 +537,54 @@ def sgd_window_step(
                 break
             ctx[b_n] = contexts[b, r]
             b_n += 1
-        for m in range(k1):  # explicit loops: numba's slice assignment measured slower here
-            src = theta[rows[m]]
-            for q in range(d):
-                outs[m, q] = src[q]
-        for b in range(b_n):
-            src = emb[ctx[b]]
-            for q in range(d):
-                ins[b, q] = src[q]
-        for b in range(b_n):
-            for m in range(k1):
-                x = np.float32(0.0)
-                for q in range(d):
-                    x += ins[b, q] * outs[m, q]
-                loss_, sig = _score(x, m == 0)  # type: ignore[arg-type]  # float32 score, kept in float32
-                loss += loss_
-                grads[b, m] = np.float32(((1.0 if m == 0 else 0.0) - sig) * lr)
-        for b in range(b_n):
-            dst = emb[ctx[b]]
-            for m in range(k1):
-                g = grads[b, m]
-                for q in range(d):
-                    dst[q] += g * outs[m, q]
-        for m in range(k1):
-            dst = theta[rows[m]]
-            for b in range(b_n):
-                g = grads[b, m]
-                for q in range(d):
-                    dst[q] += g * ins[b, q]
+        loss += _window_minibatch(emb, theta, rows, ctx, b_n, outs, ins, grads, lr)
         pairs += b_n
     return loss, pairs
+
+
+@njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _window_minibatch(
+    emb: np.ndarray,
+    theta: np.ndarray,
+    rows: np.ndarray,
+    ctx: np.ndarray,
+    b_n: int,
+    outs: np.ndarray,
+    ins: np.ndarray,
+    grads: np.ndarray,
+    lr: float,
+) -> float:
+    """One window of :func:`sgd_window_step`: Theta rows ``rows`` (target, then negatives) against
+    the E rows ``ctx[:b_n]``, through the scratch buffers ``outs``, ``ins`` and ``grads``."""
+    k1 = rows.shape[0]
+    d = emb.shape[1]
+    loss = 0.0
+    for m in range(k1):  # explicit loops: numba's slice assignment measured slower here
+        src = theta[rows[m]]
+        for q in range(d):
+            outs[m, q] = src[q]
+    for b in range(b_n):
+        src = emb[ctx[b]]
+        for q in range(d):
+            ins[b, q] = src[q]
+    for b in range(b_n):
+        for m in range(k1):
+            x = np.float32(0.0)
+            for q in range(d):
+                x += ins[b, q] * outs[m, q]
+            loss_, sig = _score(x, m == 0)  # type: ignore[arg-type]  # float32 score, kept in float32
+            loss += loss_
+            grads[b, m] = np.float32(((1.0 if m == 0 else 0.0) - sig) * lr)
+    for b in range(b_n):
+        dst = emb[ctx[b]]
+        for m in range(k1):
+            g = grads[b, m]
+            for q in range(d):
+                dst[q] += g * outs[m, q]
+    for m in range(k1):
+        dst = theta[rows[m]]
+        for b in range(b_n):
+            g = grads[b, m]
+            for q in range(d):
+                dst[q] += g * ins[b, q]
+    return loss
