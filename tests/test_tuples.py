@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 
-from w2v_spark import kernels, objectives, storage, tuples
+from w2v_spark import corpus, kernels, objectives, storage, tuples
 from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
 
 
@@ -119,8 +119,8 @@ def unique_word_corpus(spark, tmp_path_factory):
     vocab_dir = str(tmp_path_factory.mktemp("vocab"))
     storage.write_table(vocab.to_arrow(), vocab_dir)
     corpus_dir = str(tmp_path_factory.mktemp("corpus"))
-    encoded = tuples.encode(token_df, storage.join(vocab_dir, "part-00000.parquet"))
-    shards = tuples.write_corpus(tuples.shard(encoded, 3), corpus_dir)
+    encoded = corpus.encode(token_df, storage.join(vocab_dir, "part-00000.parquet"))
+    shards = corpus.write_corpus(corpus.shard(encoded, 3), corpus_dir)
     where = {}
     index = {w: i for i, w in enumerate(vocab.words.to_pylist())}
     for s, sent in enumerate(sentences):

@@ -1,15 +1,11 @@
-"""Stage 3: id-encoded sentences in training shards, and each epoch's training tuples.
+"""Stage 3b: each epoch's training tuples, one Spark task per corpus shard.
 
-Encoding runs as ``mapInArrow`` with pyarrow's vectorized hash lookup (no Python per token);
-every Spark job here goes through the DataFrame API, so the stage runs on Spark Connect too.
-The encoded corpus is written once, one Parquet file per training shard; then, every epoch,
-one Spark task per shard streams its sentences through the compiled tuple generator and
-writes ``tuples/epoch=E/part-NNNNN.parquet`` with pyarrow. Writing from the task rather than
-through Spark's row-based Parquet writer is about 2-4x faster here for this narrow integer
-data (measured: 10M rows in 2.9 s vs 5-11 s on 2 cores).
+Every epoch, one Spark task per shard (corpus.py wrote them) streams its sentences through the
+objective's compiled generator (objectives.py) and writes ``tuples/epoch=E/part-NNNNN.parquet``
+with pyarrow. Writing from the task rather than through Spark's row-based Parquet writer is
+faster for this narrow integer data (README, "How it works").
 
-Determinism: a sentence's shard and its place in the shard follow its position in the input
-(``seq``), and a shard's random draws come only from (seed, epoch, shard). A retried or
+Determinism: a shard's random draws come only from (seed, epoch, shard). A retried or
 re-executed task therefore rewrites byte-for-byte the same file, via a temporary name and a
 rename, so a half-written file never appears under the final name.
 """
@@ -20,149 +16,33 @@ import dataclasses
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from w2v_spark import kernels, memory, objectives, progress, storage, tasks
-from w2v_spark.schemas import CORPUS_ARROW_SCHEMA, TRIPLE_STRUCT
-from w2v_spark.vocabulary import read_words
+from w2v_spark.corpus import PARQUET_OPTIONS, ShardStats, part_name
+from w2v_spark.schemas import TRIPLE_STRUCT
 
 __all__ = [
-    "ShardStats",
     "TupleParams",
     "TupleStats",
-    "encode",
     "epoch_dir",
     "explode_triples",
     "generate_epoch",
     "generate_shard",
     "read_tuples",
-    "shard",
-    "write_corpus",
     "write_tables",
 ]
 
-# Parquet settings for the transient shards: see the module docstring.
-PARQUET_OPTIONS: dict[str, Any] = {
-    "compression": "none",
-    "use_dictionary": False,
-    "write_statistics": False,
-}
-SHARD_STATS_SCHEMA = "shard int, sentences long, words long"
 # Pairs the tuple buffer holds (it grows only to fit one maximal sentence); each fill is
 # shuffled and becomes one Parquet row group, which bounds the memory of every reader of the shard.
 MIN_PAIR_CAPACITY = 1 << 18
-
-
-def part_name(shard: int) -> str:
-    return f"part-{shard:05d}.parquet"
-
-
-def encode(tokens: DataFrame, vocab_file: str) -> DataFrame:
-    """``tokens array<string>`` to ``ids array<int>``, dropping out-of-vocabulary words.
-
-    ``vocab_file`` is the vocabulary's Parquet file (``word`` in id order), which every task
-    reads once: files in the run directory travel to tasks on classic and Connect sessions alike.
-    Sentences left empty are dropped.
-    """
-
-    def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        vocab = read_words(vocab_file)
-        for batch in batches:
-            lists = batch.column(0)
-            flat = lists.flatten()
-            ids = pc.index_in(flat, value_set=vocab.cast(flat.type))
-            valid = pc.is_valid(ids).to_numpy(zero_copy_only=False)
-            parents = pc.list_parent_indices(lists).to_numpy()
-            lengths = np.bincount(parents[valid], minlength=len(lists))
-            offsets = np.zeros(len(lists) + 1, dtype=np.int32)
-            np.cumsum(lengths, out=offsets[1:])
-            values = pc.drop_null(ids).cast(pa.int32())
-            out = pa.ListArray.from_arrays(pa.array(offsets), values)
-            keep = lengths > 0
-            yield pa.RecordBatch.from_arrays([out.filter(pa.array(keep))], names=["ids"])
-
-    return tokens.mapInArrow(encode_batches, "ids array<int>")
-
-
-def shard(encoded: DataFrame, partitions: int, seed: int = 1) -> DataFrame:
-    """Spread sentences round-robin over ``partitions`` shards, in a seeded random order inside each.
-
-    Adds ``seq`` (the sentence's position: input split, then row) and ``shard``; the result
-    has ``partitions`` Spark partitions, partition p holding shard p ordered by a hash of
-    (seq, seed). Why shuffled: trained in input order, the model keeps adapting to the document
-    at hand and forgets the rest (its loss even rises as the learning rate decays); a random
-    sentence order made the loss fall every epoch and raised WordSim-353 by about 0.05
-    (docs/averaging-experiments.md, section 2). The order is the same every epoch and rerun;
-    the pairs made from it are shuffled again, a buffer at a time, by the tuple generator.
-    """
-    seq = F.monotonically_increasing_id()
-    return (
-        encoded.select(seq.alias("seq"), "ids")
-        .withColumn("shard", F.pmod(F.col("seq"), F.lit(partitions)).cast("int"))
-        .repartitionById(partitions, "shard")
-        .sortWithinPartitions("shard", F.xxhash64("seq", F.lit(seed)), "seq")
-    )
-
-
-@dataclass(frozen=True)
-class ShardStats:
-    shard: int
-    sentences: int
-    words: int
-
-
-def write_corpus(sharded: DataFrame, corpus_dir: str) -> list[ShardStats]:
-    """Write each shard of ``shard()``'s output to ``corpus_dir/part-NNNNN.parquet``."""
-    out = storage.normalize(corpus_dir)
-
-    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        stats: dict[int, list[int]] = {}
-        with ExitStack() as open_shard:  # holds the current shard's file; closing it commits
-            writer: pq.ParquetWriter | None = None
-            current = -1
-            for batch in batches:
-                shard_ids = batch.column("shard").to_numpy()
-                # Normally one shard per task; split at shard changes in case Spark merged some.
-                cuts = np.flatnonzero(np.diff(shard_ids)) + 1
-                for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(shard_ids)], strict=True):
-                    s = int(shard_ids[lo])
-                    if s != current:
-                        open_shard.close()
-                        sink = open_shard.enter_context(storage.atomic_output(storage.join(out, part_name(s))))
-                        writer = open_shard.enter_context(
-                            pq.ParquetWriter(sink, CORPUS_ARROW_SCHEMA, **PARQUET_OPTIONS)
-                        )
-                        current = s
-                        stats.setdefault(s, [0, 0])
-                    part = batch.slice(lo, hi - lo)
-                    assert writer is not None
-                    writer.write_batch(part.select(["seq", "ids"]).cast(CORPUS_ARROW_SCHEMA))
-                    stats[s][0] += len(part)
-                    stats[s][1] += len(part.column("ids").flatten())
-        if stats:
-            keys = sorted(stats)
-            yield pa.RecordBatch.from_pydict(
-                {
-                    "shard": pa.array(keys, pa.int32()),
-                    "sentences": pa.array([stats[k][0] for k in keys], pa.int64()),
-                    "words": pa.array([stats[k][1] for k in keys], pa.int64()),
-                }
-            )
-
-    rows = sharded.mapInArrow(write, SHARD_STATS_SCHEMA).collect()
-    seen = [r["shard"] for r in rows]
-    if len(seen) != len(set(seen)):
-        raise RuntimeError(f"a corpus shard was written by two tasks ({sorted(seen)}); please report this")
-    return sorted((ShardStats(r["shard"], r["sentences"], r["words"]) for r in rows), key=lambda s: s.shard)
 
 
 @dataclass(frozen=True)
@@ -199,62 +79,96 @@ class TupleStats:
     jvm: tuple[int, float] | None = None  # (pid, peak MiB) of the executor's JVM
 
 
+class _ShardGenerator:
+    """Feeds a corpus shard's row groups through the objective's generator into one Parquet
+    writer, a shuffled buffer at a time, and counts what it made."""
+
+    def __init__(self, params: TupleParams, epoch: int, shard_id: int) -> None:
+        keep_prob, noise_prob, noise_alias = storage.read_arrays(params.tables, 3)
+        self.tables: objectives.Tables = (keep_prob, noise_prob, noise_alias)
+        self.objective = objectives.get(params.objective)
+        self.window, self.k = params.window, params.negative
+        self.state = kernels.derive_seed(params.seed, epoch, shard_id)
+        self.schema = self.objective.arrow_schema(self.window, self.k)
+        self.bufs: list[np.ndarray] = []
+        self.capacity = 0
+        self.rows = self.pairs = self.words = self.kept = 0
+        self.kernel_seconds = 0.0
+
+    def feed(self, ids: np.ndarray, offsets: np.ndarray, writer: pq.ParquetWriter) -> None:
+        """Tuples of the sentences ``ids[offsets[s]:offsets[s+1]]``, written as row groups."""
+        self.words += len(ids)
+        longest = int(np.max(np.diff(offsets))) if len(offsets) > 1 else 0
+        need = max(MIN_PAIR_CAPACITY, self.objective.rows_needed(longest, self.window))
+        if need > self.capacity:
+            self.capacity = need
+            self.bufs = self.objective.buffers(self.capacity, self.window, self.k)
+        s = 0
+        while s < len(offsets) - 1:
+            t = time.perf_counter()
+            generated = self.objective.generate(
+                ids, offsets, s, self.tables, self.window, self.k, self.state, self.bufs
+            )
+            used, n, n_pairs, n_kept = generated
+            self.kernel_seconds += time.perf_counter() - t
+            s += used
+            self.kept += n_kept
+            if n:
+                self.objective.shuffle(self.bufs, n, self.state)
+                self.rows += n
+                self.pairs += n_pairs
+                columns = self.objective.rows(self.bufs, n)  # views, no copies
+                writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=self.schema))
+
+
+def _row_groups(corpus_file: str | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ids, offsets from 0) of each row group of a corpus shard; none for an empty shard."""
+    groups = storage.iter_row_groups(corpus_file, ["ids"]) if corpus_file is not None else iter(())
+    for group in groups:
+        lists = group.column(0).combine_chunks()
+        offsets = lists.offsets.to_numpy().astype(np.int64)
+        offsets -= offsets[0]
+        yield lists.flatten().to_numpy(), offsets
+
+
 def generate_shard(
-    corpus_file: str | None, out_file: str, params: TupleParams, epoch: int, shard_id: int,
+    corpus_file: str | None,
+    out_file: str,
+    params: TupleParams,
+    epoch: int,
+    shard_id: int,
     counter: progress.Counter | None = None,
-) -> TupleStats:  # fmt: skip
+) -> TupleStats:
     """Tuples for one (epoch, shard), streamed from the corpus shard to ``out_file``.
 
     Runs inside a Spark task (or anywhere: it only needs the files). ``corpus_file`` None
     means an empty shard, which still gets an (empty) tuples file. ``counter`` counts words done.
     """
     started = time.perf_counter()
-    keep_prob, noise_prob, noise_alias = storage.read_arrays(params.tables, 3)
-    tables = (keep_prob, noise_prob, noise_alias)
-    objective = objectives.get(params.objective)
-    k, window = params.negative, params.window
-    kernel_seconds = 0.0
-    state = kernels.derive_seed(params.seed, epoch, shard_id)
-    rows = pairs = words = kept = 0
-    capacity = 0
-    bufs: list[np.ndarray] = []
-    schema = objective.arrow_schema(window, k)
+    gen = _ShardGenerator(params, epoch, shard_id)
     with (
         storage.atomic_output(out_file) as sink,
-        pq.ParquetWriter(sink, schema, **PARQUET_OPTIONS) as writer,
+        pq.ParquetWriter(sink, gen.schema, **PARQUET_OPTIONS) as writer,
     ):
-        groups = storage.iter_row_groups(corpus_file, ["ids"]) if corpus_file is not None else iter(())
-        for group in groups:
-            lists = group.column(0).combine_chunks()
-            ids = lists.flatten().to_numpy()
-            offsets = lists.offsets.to_numpy().astype(np.int64)
-            offsets -= offsets[0]
-            words += len(ids)
-            longest = int(np.max(np.diff(offsets))) if len(offsets) > 1 else 0
-            need = max(MIN_PAIR_CAPACITY, objective.rows_needed(longest, window))
-            if need > capacity:
-                capacity = need
-                bufs = objective.buffers(capacity, window, k)
-            s = 0
-            while s < len(offsets) - 1:
-                t = time.perf_counter()
-                used, n, n_pairs, n_kept = objective.generate(ids, offsets, s, tables, window, k, state, bufs)
-                kernel_seconds += time.perf_counter() - t
-                s += used
-                kept += n_kept
-                if n:
-                    objective.shuffle(bufs, n, state)
-                    rows += n
-                    pairs += n_pairs
-                    columns = objective.rows(bufs, n)  # views, no copies
-                    writer.write_batch(pa.RecordBatch.from_arrays([pa.array(c) for c in columns], schema=schema))
+        for ids, offsets in _row_groups(corpus_file):
+            gen.feed(ids, offsets, writer)
             if counter is not None:
                 counter.add(len(ids))
     pid, peak = memory.worker_sample()
     return TupleStats(
-        shard_id, rows, pairs, words, kept, time.perf_counter() - started, kernel_seconds, pid, peak,
-        os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))), tasks.executor_id(), memory.jvm_sample(),
-    )  # fmt: skip
+        shard_id,
+        gen.rows,
+        gen.pairs,
+        gen.words,
+        gen.kept,
+        time.perf_counter() - started,
+        gen.kernel_seconds,
+        pid,
+        peak,
+        os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))),
+        tasks.executor_id(),
+        memory.jvm_sample(),
+    )
 
 
 def generate_epoch(
