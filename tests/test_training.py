@@ -7,9 +7,9 @@ import pytest
 
 from w2v_spark import blocks, exchange, storage, tasks, training
 from w2v_spark.blocks import ModelShape
+from w2v_spark.corpus import part_name
 from w2v_spark.errors import ConfigError
 from w2v_spark.objectives import get as get_objective
-from w2v_spark.tuples import part_name
 
 
 def _write_model(model_dir, shape, emb, theta):
@@ -221,7 +221,7 @@ def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
     _write_model(tmp_path / "model", shape, emb, np.zeros_like(emb))
     vocab = Vocabulary(pa.array([f"w{i}" for i in range(11)]), np.arange(11, 0, -1))
     paths = layout(str(tmp_path / "out"))
-    storage.write_table(vocab.to_arrow(), paths["vocab"])
+    storage.write_table(vocab.to_arrow(), paths.vocab)
     export_vectors(spark, paths, vocab, str(tmp_path / "model"), shape)
     assert sorted(p.name for p in (tmp_path / "out" / "vectors").iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"

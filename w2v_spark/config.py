@@ -120,9 +120,19 @@ FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fiel
 # model parameter, a Param of w2v_spark.Word2Vec (ml_params.py; tests/test_estimator.py checks
 # that each field has its place).
 RUN_OPTIONS = frozenset(
-    {"input", "output", "master", "remote", "overwrite", "resume", "keep_tuples", "keep_checkpoints", "spark_conf",
-     "report_delay"}
-)  # fmt: skip
+    {
+        "input",
+        "output",
+        "master",
+        "remote",
+        "overwrite",
+        "resume",
+        "keep_tuples",
+        "keep_checkpoints",
+        "spark_conf",
+        "report_delay",
+    }
+)
 TOKENIZER_FIELDS = frozenset({"token_pattern", "lowercase", "max_token_length"})
 DEFAULTS: dict[str, Any] = {name: f.default for name, f in FIELDS.items()}
 # Fields whose default is "unset" (None) and the type a value must have when given.
@@ -134,10 +144,17 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _validate(c: TrainConfig) -> None:
-    def fail(name: str, rule: str, value: Any) -> None:
-        raise ConfigError(f"{name} must be {rule} (got {value!r}); set {flag(name)} or {name} in the config file")
+def _fail(name: str, rule: str, value: Any) -> None:
+    raise ConfigError(f"{name} must be {rule} (got {value!r}); set {flag(name)} or {name} in the config file")
 
+
+def _validate(c: TrainConfig) -> None:
+    _check_types(c)
+    _check_ranges(c)
+
+
+def _check_types(c: TrainConfig) -> None:
+    """Each field holds a value of its kind (a bool is not an int here, as TOML and flags keep them apart)."""
     for name in (
         "vector_size",
         "window",
@@ -150,44 +167,52 @@ def _validate(c: TrainConfig) -> None:
     ):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            fail(name, "a positive integer", v)
+            _fail(name, "a positive integer", v)
     p = c.partitions
     if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
-        fail("partitions", "a positive integer (or unset, for one shard per core)", c.partitions)
+        _fail("partitions", "a positive integer (or unset, for one shard per core)", c.partitions)
     for name in ("max_vocab_size", "seed", "negative", "keep_checkpoints", "hot_words"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            fail(name, "a non-negative integer", v)
+            _fail(name, "a non-negative integer", v)
     for name in ("sample", "ns_exponent", "alpha", "min_alpha", "report_delay"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            fail(name, "a finite number", v)
+            _fail(name, "a finite number", v)
+    if not isinstance(c.input, tuple) or not all(isinstance(p, str) and p for p in c.input):
+        _fail("input", "one or more paths", c.input)
+
+
+def _check_ranges(c: TrainConfig) -> None:
+    """Values of the right kind are in range and agree with each other."""
     from w2v_spark import objectives  # the registry imports the kernels: only when validating
 
     if c.objective not in objectives.REGISTRY:
-        fail("objective", "one of " + ", ".join(objectives.REGISTRY), c.objective)
+        _fail("objective", "one of " + ", ".join(objectives.REGISTRY), c.objective)
     if objectives.REGISTRY[c.objective].uses_negatives and c.negative < 1:
-        fail("negative", "at least 1 for negative sampling (or use --objective softmax)", c.negative)
+        _fail("negative", "at least 1 for negative sampling (or use --objective softmax)", c.negative)
     if c.master and c.remote:
-        fail("remote", "unset when --master is given (--master starts classic Spark, --remote connects to Spark "
-             "Connect; choose one, and unset SPARK_REMOTE if it is set)", c.remote)  # fmt: skip
+        _fail(
+            "remote",
+            "unset when --master is given (--master starts classic Spark, --remote connects to Spark "
+            "Connect; choose one, and unset SPARK_REMOTE if it is set)",
+            c.remote,
+        )
     if c.report_delay < 0:
-        fail("report_delay", "0 (off) or a positive number of seconds", c.report_delay)
+        _fail("report_delay", "0 (off) or a positive number of seconds", c.report_delay)
     if c.sample < 0:
-        fail("sample", "0 (off) or a positive threshold such as 1e-3", c.sample)
+        _fail("sample", "0 (off) or a positive threshold such as 1e-3", c.sample)
     if c.ns_exponent < 0:
-        fail("ns_exponent", "non-negative", c.ns_exponent)
+        _fail("ns_exponent", "non-negative", c.ns_exponent)
     if c.alpha <= 0:
-        fail("alpha", "positive", c.alpha)
+        _fail("alpha", "positive", c.alpha)
     if not 0 <= c.min_alpha <= c.alpha:
-        fail("min_alpha", f"between 0 and alpha={c.alpha}", c.min_alpha)
+        _fail("min_alpha", f"between 0 and alpha={c.alpha}", c.min_alpha)
     if c.max_vocab_size and c.max_vocab_size <= 2 * c.window + 1:
-        fail("max_vocab_size", f"0 or more than 2*window+1={2 * c.window + 1}", c.max_vocab_size)
+        _fail("max_vocab_size", f"0 or more than 2*window+1={2 * c.window + 1}", c.max_vocab_size)
     # The pattern's syntax is Java's; it is checked in the JVM as soon as Spark is up.
     if not c.token_pattern:
-        fail("token_pattern", "a non-empty regular expression", c.token_pattern)
-    if not isinstance(c.input, tuple) or not all(isinstance(p, str) and p for p in c.input):
-        fail("input", "one or more paths", c.input)
+        _fail("token_pattern", "a non-empty regular expression", c.token_pattern)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

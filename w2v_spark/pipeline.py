@@ -37,11 +37,13 @@ from w2v_spark import (
 )
 from w2v_spark.blocks import ModelShape
 from w2v_spark.config import TrainConfig
+from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.errors import ConfigError, DataError
 from w2v_spark.exchange import Exchange, HotSync
 from w2v_spark.exchange import get as get_exchange
+from w2v_spark.metrics import EpochRecord, Peaks, RunMetrics
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
-from w2v_spark.training import EpochResult, init_model
+from w2v_spark.training import init_model
 from w2v_spark.vocabulary import (
     Vocabulary,
     build_vocabulary,
@@ -58,6 +60,12 @@ def preflight(cfg: TrainConfig) -> None:
 
     Never changes anything: a refused run leaves the output and the staging directory as they were.
     """
+    _check_inputs(cfg)
+    _check_output(cfg)
+
+
+def _check_inputs(cfg: TrainConfig) -> None:
+    """Every input path or pattern names at least one file, and local inputs are not all empty."""
     for path in cfg.input:
         if "://" in path and not path.startswith("file://"):
             continue  # remote: Spark will tell
@@ -70,6 +78,10 @@ def preflight(cfg: TrainConfig) -> None:
     local_inputs = [p.removeprefix("file://") for p in cfg.input if "://" not in p or p.startswith("file://")]
     if len(local_inputs) == len(cfg.input) and _total_size(local_inputs) == 0:
         raise DataError(f"the input is empty ({', '.join(cfg.input)}); check --input")
+
+
+def _check_output(cfg: TrainConfig) -> None:
+    """The output may be written: writable, empty unless --overwrite, resumable if --resume."""
     if "://" not in cfg.output or cfg.output.startswith("file://"):
         _check_writable_beside(cfg.output.removeprefix("file://"))
     staging = checkpoints.staging_dir(cfg.output)
@@ -122,21 +134,37 @@ def _check_writable_beside(output: str) -> None:
         ) from None
 
 
-def layout(output: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Layout:
+    """Where a run's files go under its (staging) directory (README, "Output layout")."""
+
+    vocab: str
+    corpus: str  # the id-encoded shards (corpus.py)
+    tuples: str  # tuples/epoch=E/ (tuples.py)
+    work: str  # _training/: the model's blocks, the rounds' deltas, the count tables
+    vectors: str
+    text: str
+    binary: str
+    metrics: str
+
+    @property
+    def vocab_file(self) -> str:
+        return storage.join(self.vocab, "part-00000.parquet")
+
+
+def layout(output: str) -> Layout:
     """Where everything goes under the output directory."""
-    return {
-        name: storage.join(output, rel)
-        for name, rel in {
-            "vocab": "vocab",
-            "corpus": "corpus",
-            "tuples": "tuples",
-            "work": "_training",
-            "vectors": "vectors",
-            "text": "vectors.txt",
-            "binary": "vectors.bin",
-            "metrics": "metrics.json",
-        }.items()
+    names = {
+        "vocab": "vocab",
+        "corpus": "corpus",
+        "tuples": "tuples",
+        "work": "_training",
+        "vectors": "vectors",
+        "text": "vectors.txt",
+        "binary": "vectors.bin",
+        "metrics": "metrics.json",
     }
+    return Layout(**{field_name: storage.join(output, rel) for field_name, rel in names.items()})
 
 
 def read_corpus(spark: SparkSession, cfg: TrainConfig) -> DataFrame:
@@ -146,8 +174,9 @@ def read_corpus(spark: SparkSession, cfg: TrainConfig) -> DataFrame:
     if error:
         raise ConfigError(f"token_pattern is not a valid Java regular expression ({error}); fix --token-pattern")
     lines = read_lines(spark, cfg.input)
-    return tokenize(lines, cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length,
-                    max_token_length=cfg.max_token_length)  # fmt: skip
+    return tokenize(
+        lines, cfg.token_pattern, cfg.lowercase, cfg.max_sentence_length, max_token_length=cfg.max_token_length
+    )
 
 
 def run(
@@ -162,7 +191,10 @@ def run(
     """
     staging = checkpoints.staging_dir(cfg.output)
     try:
-        return _run(cfg, spark, started, tokens, word2vec_files)
+        job = _start_job(cfg, spark, started)
+        corpus = _prepare_corpus(job, tokens)
+        model_dir, epochs = _train(job, corpus)
+        return _finish(job, corpus, model_dir, epochs, word2vec_files).to_dict()
     except BaseException:
         try:
             found = checkpoints.list_checkpoints(staging)
@@ -176,25 +208,38 @@ def run(
 
 
 @dataclass
+class Job:
+    """A run's fixed surroundings, handed to each of its steps."""
+
+    spark: SparkSession
+    cfg: TrainConfig  # with partitions resolved
+    master: str
+    staging: str  # DIR.inprogress: everything is written here, then moved into place (checkpoints.py)
+    paths: Layout  # under staging
+    resume_from: checkpoints.Checkpoint | None
+    started: float  # time.perf_counter() at process start (or at run() for the Python API)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics.json
+    peaks: Peaks = field(default_factory=Peaks)
+
+
+@dataclass
 class Corpus:
     """What the corpus stages leave for training: the vocabulary and the shards' files."""
 
     vocab: Vocabulary
-    shards: list[tuples.ShardStats]
+    shards: list[ShardStats]
     words: int
     sentences: int
 
 
-def _run(
-    cfg: TrainConfig, spark: SparkSession, started: float | None, tokens: DataFrame, word2vec_files: bool
-) -> dict[str, Any]:
+def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None) -> Job:
+    """Resolve the shards, then either continue the staging directory's checkpoint (--resume)
+    or start a fresh staging directory."""
     t_start = time.perf_counter() if started is None else started
-    stages: dict[str, float] = {"startup": time.perf_counter() - t_start}
+    startup = time.perf_counter() - t_start
     master = tasks.spark_setting(spark, "spark.master") or ""
     cfg = dataclasses.replace(cfg, partitions=cfg.partitions or local_slots(master) or tasks.task_slots(spark))
     _warn_local_output(cfg.output, master)
-    # Everything is written to the staging directory beside the output and moved into place at
-    # the end (see checkpoints.py); the output directory itself is only touched by that move.
     staging = checkpoints.staging_dir(cfg.output)
     resume_from = checkpoints.latest(staging) if cfg.resume else None
     if resume_from is not None:
@@ -202,59 +247,61 @@ def _run(
     else:
         storage.delete_dir(staging)
     storage.make_dirs(staging)
-    paths = layout(staging)
-    corpus = _prepare_corpus(spark, cfg, paths, master, stages, tokens)
-    exchange = exchange_strategy(cfg)
-    shape = ModelShape(corpus.vocab.size, cfg.vector_size)
-    model_dir, epochs = _start_model(spark, cfg, paths, shape, resume_from)
-    trained = cfg.epochs - len(epochs)
-    peaks = Peaks()
-    model_dir = _train_epochs(spark, cfg, paths, corpus, exchange, shape, model_dir, epochs, peaks)
-    stages["training"] = sum(e["seconds"] for e in epochs[len(epochs) - trained :])
+    job = Job(spark, cfg, master, staging, layout(staging), resume_from, t_start)
+    job.stages["startup"] = startup
+    return job
+
+
+def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord], word2vec_files: bool) -> RunMetrics:
+    """Stage 5 and the publish: vectors, metrics.json, _SUCCESS, then the move into place."""
+    cfg, shape = job.cfg, ModelShape(corpus.vocab.size, job.cfg.vector_size)
     t = time.perf_counter()
-    export_vectors(spark, paths, corpus.vocab, model_dir, shape, word2vec_files)
-    _remove_working_files(cfg, staging, paths)
-    stages["export"] = time.perf_counter() - t
-    metrics = _metrics(spark, cfg, master, corpus, shape, stages, epochs, resume_from, peaks)
-    metrics["total_seconds"] = time.perf_counter() - t_start
-    export.write_metrics(paths["metrics"], metrics)
-    export.mark_success(staging)
-    checkpoints.publish(staging, cfg.output)
-    log.info("wrote %s (%s words x %d) in %.1f s", cfg.output, f"{corpus.vocab.size:,}", cfg.vector_size,
-             metrics["total_seconds"])  # fmt: skip
-    mem = metrics["memory"]
+    export_vectors(job.spark, job.paths, corpus.vocab, model_dir, shape, word2vec_files)
+    _remove_working_files(cfg, job.staging, job.paths)
+    job.stages["export"] = time.perf_counter() - t
+    metrics = _metrics(job, corpus, shape, epochs)
+    metrics.total_seconds = time.perf_counter() - job.started
+    export.write_metrics(job.paths.metrics, metrics.to_dict())
+    export.mark_success(job.staging)
+    checkpoints.publish(job.staging, cfg.output)
+    log.info(
+        "wrote %s (%s words x %d) in %.1f s",
+        cfg.output,
+        f"{shape.vocab_size:,}",
+        shape.vector_size,
+        metrics.total_seconds,
+    )
+    mem = metrics.memory
     log.info(
         "peak memory: driver Python %.0f MiB, JVM %s MiB, Python workers up to %.0f MiB (%d processes)",
-        mem["driver_python_mb"], "?" if mem["jvm_max_mb"] is None else f"{mem['jvm_max_mb']:.0f}",
-        mem["python_worker_max_mb"], len(mem["python_workers_mb"]),
-    )  # fmt: skip
+        mem["driver_python_mb"],
+        "?" if mem["jvm_max_mb"] is None else f"{mem['jvm_max_mb']:.0f}",
+        mem["python_worker_max_mb"],
+        len(mem["python_workers_mb"]),
+    )
     return metrics
 
 
-def _metrics(
-    spark: SparkSession, cfg: TrainConfig, master: str, corpus: Corpus, shape: ModelShape, stages: dict[str, float],
-    epochs: list[dict[str, Any]], resume_from: checkpoints.Checkpoint | None, peaks: Peaks,
-) -> dict[str, Any]:  # fmt: skip
-    """The run's record, written as metrics.json (README, "Output layout")."""
-    return {
-        "version": __version__,
-        "config": cfg.to_dict(),
-        "spark": {"version": spark.version, "master": master, "connect": tasks.is_connect(spark)},
-        # where the executors' Python workers found w2v_spark: a --py-files zip, or an install
-        "executor_package_paths": sorted(peaks.packages),
-        "executors_seen": len(peaks.executors),
-        "vocab_size": corpus.vocab.size,
-        "model": {**shape.to_dict(), "blocks": shape.blocks, "bytes": shape.nbytes},
-        "corpus": {
+def _metrics(job: Job, corpus: Corpus, shape: ModelShape, epochs: list[EpochRecord]) -> RunMetrics:
+    """The run's record, written as metrics.json (metrics.py)."""
+    return RunMetrics(
+        version=__version__,
+        config=job.cfg.to_dict(),
+        spark={"version": job.spark.version, "master": job.master, "connect": tasks.is_connect(job.spark)},
+        executor_package_paths=sorted(job.peaks.packages),
+        executors_seen=len(job.peaks.executors),
+        vocab_size=corpus.vocab.size,
+        model={**shape.to_dict(), "blocks": shape.blocks, "bytes": shape.nbytes},
+        corpus={
             "sentences": corpus.sentences,
             "words": corpus.words,
             "shards": [dataclasses.asdict(s) for s in corpus.shards],
         },
-        "stages": stages,
-        "epochs": epochs,
-        "resumed_from_epoch": None if resume_from is None else resume_from.epoch,
-        "memory": peaks.report(master),
-    }
+        stages=job.stages,
+        epochs=epochs,
+        resumed_from_epoch=None if job.resume_from is None else job.resume_from.epoch,
+        memory=job.peaks.report(job.master),
+    )
 
 
 def exchange_strategy(cfg: TrainConfig) -> Exchange:
@@ -267,15 +314,15 @@ def _warn_local_output(output: str, master: str) -> None:
         log.warning(
             "output %s is a local path but Spark runs on %s: executors write corpus/, tuples/ and the model "
             "blocks there, so every executor must see the same directory; otherwise use a shared URI "
-            "(hdfs://, s3a://)", output, master,
-        )  # fmt: skip
+            "(hdfs://, s3a://)",
+            output,
+            master,
+        )
 
 
-def _prepare_corpus(
-    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], master: str, stages: dict[str, float],
-    tokens: DataFrame,
-) -> Corpus:  # fmt: skip
+def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
     """Stages 1-3a: tokens, the vocabulary (checked, written to vocab/), the id-encoded shards."""
+    cfg, spark = job.cfg, job.spark
     t = time.perf_counter()
     # Kept for the encoding pass so the text is read and tokenized once; spills to disk rather
     # than failing when memory is short.
@@ -285,35 +332,32 @@ def _prepare_corpus(
     if vocab.size == 0:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
-    _check_memory(spark, vocab.size, cfg, master)
-    storage.write_table(vocab.to_arrow(), paths["vocab"])
-    stages["vocabulary"] = time.perf_counter() - t
+    _check_memory(spark, vocab.size, cfg, job.master)
+    storage.write_table(vocab.to_arrow(), job.paths.vocab)
+    job.stages["vocabulary"] = time.perf_counter() - t
     log.info(
         "vocabulary: %s words (min_count=%d), %s occurrences", f"{vocab.size:,}", cfg.min_count, f"{vocab.total:,}"
     )
     t = time.perf_counter()
-    vocab_file = storage.join(paths["vocab"], "part-00000.parquet")
     assert cfg.partitions is not None
-    encoded = tuples.encode(tokens, vocab_file)
+    encoded = encode(tokens, job.paths.vocab_file)
     with progress.spark_stages(spark, "CORPUS", cfg.report_delay):
-        shards = tuples.write_corpus(tuples.shard(encoded, cfg.partitions, cfg.seed), paths["corpus"])
+        shards = write_corpus(shard(encoded, cfg.partitions, cfg.seed), job.paths.corpus)
     tokens.unpersist()
     corpus = Corpus(vocab, shards, sum(s.words for s in shards), sum(s.sentences for s in shards))
-    stages["corpus"] = time.perf_counter() - t
+    job.stages["corpus"] = time.perf_counter() - t
     log.info(
         "corpus: %s sentences, %s words in %d shards", f"{corpus.sentences:,}", f"{corpus.words:,}", cfg.partitions
     )
     return corpus
 
 
-def _start_model(
-    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], shape: ModelShape,
-    resume_from: checkpoints.Checkpoint | None,
-) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
+def _start_model(job: Job, shape: ModelShape) -> tuple[str, list[EpochRecord]]:
     """The model training starts from (a fresh one, or the checkpoint's) and the epochs already done."""
+    resume_from = job.resume_from
     if resume_from is None:
-        model_dir = storage.join(paths["work"], "model-init")
-        init_model(spark, model_dir, shape, cfg.seed)
+        model_dir = storage.join(job.paths.work, "model-init")
+        init_model(job.spark, model_dir, shape, job.cfg.seed)
         return model_dir, []
     # Everything before is recomputed identically from the input; training goes on from the
     # checkpoint's blocks, and every later epoch draws from (seed, epoch, shard) as it would have.
@@ -323,65 +367,112 @@ def _start_model(
             f"than this run's ({shape.to_dict()}); pass --overwrite without --resume to start over"
         )
     log.info("resuming after epoch %d from %s", resume_from.epoch, resume_from.path)
-    storage.delete_dir(paths["work"])  # the killed run's rounds: nothing there is needed any more
-    return resume_from.path, list(resume_from.state["epochs"])
+    storage.delete_dir(job.paths.work)  # the killed run's rounds: nothing there is needed any more
+    return resume_from.path, [EpochRecord(**e) for e in resume_from.state["epochs"]]
 
 
-def _train_epochs(
-    spark: SparkSession, cfg: TrainConfig, paths: dict[str, str], corpus: Corpus, exchange: Exchange,
-    shape: ModelShape, model_dir: str, epochs: list[dict[str, Any]], peaks: Peaks,
-) -> str:  # fmt: skip
-    """Stages 3b-4: fresh tuples every epoch, then training on them; a checkpoint after each.
+def _train(job: Job, corpus: Corpus) -> tuple[str, list[EpochRecord]]:
+    """Stages 3b-4 for the epochs still to do; returns the final model's directory and every
+    epoch's record (a resumed run's earlier ones included)."""
+    shape = ModelShape(corpus.vocab.size, job.cfg.vector_size)
+    model_dir, epochs = _start_model(job, shape)
+    done = len(epochs)
+    model_dir = _train_epochs(job, corpus, shape, model_dir, epochs)
+    job.stages["training"] = sum(e.seconds for e in epochs[done:])
+    return model_dir, epochs
+
+
+@dataclass(frozen=True)
+class _EpochSetup:
+    """What every epoch of a run trains with."""
+
+    exchange: Exchange
+    hot: HotSync | None
+    round_tasks: int
+    params: tuples.TupleParams
+    tables_bytes: int  # the count tables' file, written by the driver before epoch 1
+    schedule: training.Schedule
+    run_id: str  # names this run's executor-local files (hogwild's shared copies)
+
+
+def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, epochs: list[EpochRecord]) -> str:
+    """Fresh tuples every epoch, then training on them; a checkpoint after each.
 
     Appends each epoch's record to ``epochs``; returns the directory of the final model.
     """
-    partitions = cfg.partitions or 1
-    hot, round_tasks = hot_sync(spark, cfg, exchange)
-    params, tables_bytes = _tuple_params(cfg, corpus.vocab, paths)
+    cfg = job.cfg
+    exchange = exchange_strategy(cfg)
+    hot, round_tasks = hot_sync(job.spark, cfg, exchange)
+    params, tables_bytes = _tuple_params(cfg, corpus.vocab, job.paths)
     schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, objective=cfg.objective)
-    staging = checkpoints.staging_dir(cfg.output)
-    run_id = uuid.uuid4().hex  # names this run's executor-local files (hogwild's shared copies)
+    setup = _EpochSetup(exchange, hot, round_tasks, params, tables_bytes, schedule, uuid.uuid4().hex)
     for epoch in range(len(epochs) + 1, cfg.epochs + 1):
-        t = time.perf_counter()
-        tstats = tuples.generate_epoch(
-            spark, paths["corpus"], paths["tuples"], params, epoch, corpus.shards, partitions, cfg.report_delay
-        )
-        t_tuples = time.perf_counter() - t
-        peaks.add_tuples(tstats)
-        # The rate multiple follows the number of models that will be averaged: one per shard, or
-        # with hogwild one per executor (those the tuple tasks ran on, as executors come and go).
-        models = exchange.models(partitions, len({s.executor for s in tstats}))
-        plan = training.EpochPlan(
-            paths["work"], tuples.epoch_dir(paths["tuples"], epoch), shape, epoch, cfg.syncs_per_epoch, run_id,
-            tuple(s.rows for s in tstats), models, corpus.words, cfg.report_delay, hot, round_tasks,
-        )  # fmt: skip
-        multiple = training.shard_lr_scale(models)
-        result = training.train_epoch(
-            spark, exchange, plan, model_dir, dataclasses.replace(schedule, lr_scale=multiple)
-        )
-        model_dir = result.model_dir
-        if result.examples == 0:
-            raise DataError(
-                "the corpus produced no training pairs (every sentence has fewer than two vocabulary words); "
-                "add text or lower --min-count"
-            )
-        if not cfg.keep_tuples:
-            storage.delete_dir(plan.tuples_dir)
-        peaks.add_epoch(result)
-        record = _epoch_record(epoch, time.perf_counter() - t, t_tuples, tstats, result, corpus.words, multiple)
-        record["io_bytes"]["driver_written"] += tables_bytes if epoch == 1 else 0
-        record["hot_sync"] = dataclasses.asdict(hot) if hot else None
+        record, model_dir = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
         epochs.append(record)
-        log.info(
-            "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
-            epoch, cfg.epochs, record["loss"], f"{result.examples:,}", f"{record['words_per_sec']:,.0f}",
-            record["seconds"], t_tuples, record["train_seconds"],
-        )  # fmt: skip
         if cfg.keep_checkpoints:
-            state = {"fingerprint": checkpoints.fingerprint(cfg), "epochs": epochs, "model": shape.to_dict()}
-            model_dir = checkpoints.save(staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
-    exchange.finish(spark, run_id, partitions)
+            state = {
+                "fingerprint": checkpoints.fingerprint(cfg),
+                "epochs": [e.to_dict() for e in epochs],
+                "model": shape.to_dict(),
+            }
+            model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
+    exchange.finish(job.spark, setup.run_id, cfg.partitions or 1)
     return model_dir
+
+
+def _train_epoch(
+    job: Job, corpus: Corpus, shape: ModelShape, setup: _EpochSetup, epoch: int, model_dir: str
+) -> tuple[EpochRecord, str]:
+    """One epoch: its tuples (stage 3b), then its rounds of training (stage 4); logs its line."""
+    cfg, partitions = job.cfg, job.cfg.partitions or 1
+    t = time.perf_counter()
+    tstats = tuples.generate_epoch(
+        job.spark, job.paths.corpus, job.paths.tuples, setup.params, epoch, corpus.shards, partitions, cfg.report_delay
+    )
+    t_tuples = time.perf_counter() - t
+    job.peaks.add_tuples(tstats)
+    # The rate multiple follows the number of models that will be averaged: one per shard, or
+    # with hogwild one per executor (those the tuple tasks ran on, as executors come and go).
+    models = setup.exchange.models(partitions, len({s.executor for s in tstats}))
+    plan = training.EpochPlan(
+        job.paths.work,
+        tuples.epoch_dir(job.paths.tuples, epoch),
+        shape,
+        epoch,
+        cfg.syncs_per_epoch,
+        setup.run_id,
+        tuple(s.rows for s in tstats),
+        models,
+        corpus.words,
+        cfg.report_delay,
+        setup.hot,
+        setup.round_tasks,
+    )
+    multiple = training.shard_lr_scale(models)
+    schedule = dataclasses.replace(setup.schedule, lr_scale=multiple)
+    result = training.train_epoch(job.spark, setup.exchange, plan, model_dir, schedule)
+    if result.examples == 0:
+        raise DataError(
+            "the corpus produced no training pairs (every sentence has fewer than two vocabulary words); "
+            "add text or lower --min-count"
+        )
+    if not cfg.keep_tuples:
+        storage.delete_dir(plan.tuples_dir)
+    job.peaks.add_epoch(result)
+    record = EpochRecord.of(epoch, time.perf_counter() - t, t_tuples, tstats, result, corpus.words, multiple)
+    record = record.with_hot_sync(setup.hot, setup.tables_bytes if epoch == 1 else 0)
+    log.info(
+        "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
+        epoch,
+        cfg.epochs,
+        record.loss,
+        f"{record.examples:,}",
+        f"{record.words_per_sec:,.0f}",
+        record.seconds,
+        t_tuples,
+        record.train_seconds,
+    )
+    return record, result.model_dir
 
 
 def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple[HotSync | None, int]:
@@ -401,70 +492,57 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple
         why = (
             "barrier stages cannot run with spark.dynamicAllocation.enabled (the vectors differ from a run without it)"
         )
-    hint = ("averaging costs accuracy against one model (README, 'Shards and quality'): --hogwild trains one model "
-            "per executor instead, not bit-reproducible")  # fmt: skip
+    hint = (
+        "averaging costs accuracy against one model (README, 'Shards and quality'): --hogwild trains one model "
+        "per executor instead, not bit-reproducible"
+    )
     if why:
-        log.info("training: %d shard models averaged %d time(s) per epoch, no hot-row meetings (%s); %s",
-                 partitions, cfg.syncs_per_epoch, why, hint)  # fmt: skip
+        log.info(
+            "training: %d shard models averaged %d time(s) per epoch, no hot-row meetings (%s); %s",
+            partitions,
+            cfg.syncs_per_epoch,
+            why,
+            hint,
+        )
         return None, 0
     slots = local_slots(master) or tasks.task_slots(spark)
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch)
     round_tasks = min(partitions, slots)
-    log.info("training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
-             "times, in %d task(s), reproducibly; %s", partitions, cfg.syncs_per_epoch, hot.rows, hot.per_epoch,
-             round_tasks, hint)  # fmt: skip
+    log.info(
+        "training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
+        "times, in %d task(s), reproducibly; %s",
+        partitions,
+        cfg.syncs_per_epoch,
+        hot.rows,
+        hot.per_epoch,
+        round_tasks,
+        hint,
+    )
     return hot, round_tasks
 
 
-def _tuple_params(cfg: TrainConfig, vocab: Vocabulary, paths: dict[str, str]) -> tuple[tuples.TupleParams, int]:
+def _tuple_params(cfg: TrainConfig, vocab: Vocabulary, paths: Layout) -> tuple[tuples.TupleParams, int]:
     """What tuple tasks need: the settings, and the subsampling and noise tables as a file (the
     tasks read it: no broadcast, which Connect lacks). Returns them and the file's bytes."""
     noise_prob, noise_alias = kernels.build_alias_table(noise_distribution(vocab.counts, cfg.ns_exponent))
-    tables = storage.join(paths["work"], "tables.npy")
+    tables = storage.join(paths.work, "tables.npy")
     size = tuples.write_tables(tables, keep_probabilities(vocab.counts, cfg.sample), noise_prob, noise_alias)
     negative = cfg.negative if objectives.get(cfg.objective).uses_negatives else 0
     return tuples.TupleParams(cfg.window, negative, cfg.seed, tables, cfg.objective), size
 
 
-def _epoch_record(
-    epoch: int, seconds: float, t_tuples: float, tstats: list[tuples.TupleStats], result: EpochResult,
-    words: int, multiple: float,
-) -> dict[str, Any]:  # fmt: skip
-    """The epoch's entry in metrics.json (README, "Output layout")."""
-    io = {key: result.io.get(key, 0) for key in ("tasks_read", "tasks_written", "driver_read")}
-    return {
-        "epoch": epoch,
-        "loss": result.loss / max(1, result.examples),
-        "examples": result.examples,
-        "words": words,
-        "seconds": seconds,
-        "words_per_sec": words / seconds,
-        "tuple_seconds": t_tuples,
-        "models_averaged": result.models,  # in the epoch's last round
-        "lr_multiple": multiple,
-        "train_seconds": seconds - t_tuples,
-        "kept_words": sum(s.kept for s in tstats),
-        # summed over tasks: compare with the wall times above to see Spark's overhead
-        "tuple_task_seconds": sum(s.seconds for s in tstats),
-        "tuple_kernel_seconds": sum(s.kernel_seconds for s in tstats),
-        "train_task_seconds": result.task_seconds,
-        "train_kernel_seconds": result.kernel_seconds,
-        # model bytes moved by the epoch's rounds: the driver's are only progress counters and tables
-        "rounds": result.io.get("rounds", 0),
-        "io_bytes": {**io, "driver_written": 0},
-        # rows the deltas changed, of all rows written: what sparse deltas would save (docs/scaling.md)
-        "delta_rows_touched": result.io.get("touched_rows", 0) / max(1, result.io.get("delta_rows", 0)),
-    }
-
-
 def export_vectors(
-    spark: SparkSession, paths: dict[str, str], vocab: Vocabulary, model_dir: str, shape: ModelShape,
+    spark: SparkSession,
+    paths: Layout,
+    vocab: Vocabulary,
+    model_dir: str,
+    shape: ModelShape,
     word2vec_files: bool = True,
-) -> None:  # fmt: skip
+) -> None:
     """Stage 5: vectors/ written by one Spark task per block; word2vec text and binary streamed
     here a block at a time (the driver holds one block of E, never the model)."""
-    vocab_file = storage.join(paths["vocab"], "part-00000.parquet")
-    vectors_dir = paths["vectors"]
+    vocab_file = paths.vocab_file
+    vectors_dir = paths.vectors
 
     def work(block: int) -> dict[str, Any]:
         start, stop = shape.bounds(block)
@@ -481,16 +559,16 @@ def export_vectors(
             start, stop = shape.bounds(block)
             yield vocab.words[start:stop], blocks.read_matrix_block(model_dir, block, 0)
 
-    export.write_word2vec_text(paths["text"], stream(), shape.vocab_size, shape.vector_size)
-    export.write_word2vec_binary(paths["binary"], stream(), shape.vocab_size, shape.vector_size)
+    export.write_word2vec_text(paths.text, stream(), shape.vocab_size, shape.vector_size)
+    export.write_word2vec_binary(paths.binary, stream(), shape.vocab_size, shape.vector_size)
 
 
-def _remove_working_files(cfg: TrainConfig, staging: str, paths: dict[str, str]) -> None:
-    storage.delete_dir(paths["work"])
+def _remove_working_files(cfg: TrainConfig, staging: str, paths: Layout) -> None:
+    storage.delete_dir(paths.work)
     storage.delete_dir(checkpoints.checkpoint_dir(staging))
     if not cfg.keep_tuples:
-        storage.delete_dir(paths["tuples"])
-        storage.delete_dir(paths["corpus"])
+        storage.delete_dir(paths.tuples)
+        storage.delete_dir(paths.corpus)
 
 
 def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> DataError:
@@ -514,9 +592,12 @@ def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> Dat
 
 
 MEMORY_SETTINGS = (
-    "spark.executor.cores", "spark.executor.pyspark.memory", "spark.executor.memory",
-    "spark.executor.memoryOverhead", "spark.executor.memoryOverheadFactor",
-)  # fmt: skip
+    "spark.executor.cores",
+    "spark.executor.pyspark.memory",
+    "spark.executor.memory",
+    "spark.executor.memoryOverhead",
+    "spark.executor.memoryOverheadFactor",
+)
 
 
 def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master: str) -> None:
@@ -532,8 +613,11 @@ def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master
         raise DataError(problem)
     log.info(
         "model: %s words x %d dimensions = %s per copy (one per shard training, %d at once; none in the driver)",
-        f"{vocab_size:,}", cfg.vector_size, memory.gib(model), tasks_at_once,
-    )  # fmt: skip
+        f"{vocab_size:,}",
+        cfg.vector_size,
+        memory.gib(model),
+        tasks_at_once,
+    )
 
 
 def local_slots(master: str) -> int | None:
@@ -560,37 +644,3 @@ def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
             f"the vocabulary has only {size} words, too few for negative sampling with window={cfg.window} "
             f"(needs at least {need}); add text, lower --min-count or lower --window"
         )
-
-
-@dataclass
-class Peaks:
-    """What the tasks reported about the processes they ran in, gathered over the run."""
-
-    workers: dict[int, float] = field(default_factory=dict)  # Python worker pid -> peak MiB
-    jvms: dict[int, float] = field(default_factory=dict)  # executor JVM pid -> peak MiB
-    packages: set[str] = field(default_factory=set)
-    executors: set[str] = field(default_factory=set)
-
-    def add_tuples(self, stats: list[tuples.TupleStats]) -> None:
-        memory.merge_peaks(self.workers, {s.pid: s.peak_rss_mb for s in stats})
-        memory.merge_peaks(self.jvms, dict(s.jvm for s in stats if s.jvm))
-        self.packages.update(s.package for s in stats)
-        self.executors.update(s.executor for s in stats)
-
-    def add_epoch(self, result: EpochResult) -> None:
-        memory.merge_peaks(self.workers, result.worker_peaks)
-        memory.merge_peaks(self.jvms, result.jvm_peaks)
-
-    def report(self, master: str) -> dict[str, Any]:
-        """Peak resident memory of the driver's Python, the executors' JVMs (in local mode the
-        driver's JVM, which runs the tasks) and the Python workers, as the tasks saw them."""
-        jvm = max(self.jvms.values(), default=None)
-        single_jvm = master.startswith("local") and not master.startswith("local-cluster")
-        return {
-            "driver_python_mb": memory.peak_rss_mb(),
-            "driver_jvm_mb": jvm if single_jvm else None,
-            "jvm_max_mb": jvm,
-            "jvms_mb": {str(pid): peak for pid, peak in sorted(self.jvms.items())},
-            "python_worker_max_mb": max(self.workers.values(), default=0.0),
-            "python_workers_mb": {str(pid): peak for pid, peak in sorted(self.workers.items())},
-        }
