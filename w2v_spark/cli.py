@@ -72,8 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     train = sub.add_parser("train", help="train word vectors", description="Train word vectors on a text corpus.")
     add_train_arguments(train)
+    _add_vector_commands(sub)
+    _add_tool_commands(sub)
+    return parser
 
-    vectors_help = "a run's output directory, or a word2vec file (binary if it ends in .bin, else text)"
+
+VECTORS_HELP = "a run's output directory, or a word2vec file (binary if it ends in .bin, else text)"
+
+
+def _add_vector_commands(sub: Any) -> None:
+    """evaluate, neighbors, export: commands that read vectors."""
     ev = sub.add_parser(
         "evaluate",
         help="score vectors on word analogies and word-pair similarity",
@@ -81,27 +89,39 @@ def build_parser() -> argparse.ArgumentParser:
         'gensim ships both standard sets: python -c "from gensim.test.utils import datapath; '
         "print(datapath('questions-words.txt'), datapath('wordsim353.tsv'))\"",
     )
-    ev.add_argument("--vectors", required=True, metavar="PATH", help=vectors_help)
+    ev.add_argument("--vectors", required=True, metavar="PATH", help=VECTORS_HELP)
     ev.add_argument("--analogies", metavar="FILE", help="analogy questions (': section' lines, then 'a b c d')")
     ev.add_argument("--pairs", metavar="FILE", help="word pairs with human scores ('a<TAB>b<TAB>score')")
-    ev.add_argument("--restrict-vocab", type=int, default=300_000, metavar="N",
-                    help="analogies use only the N most frequent words (default: 300000)")  # fmt: skip
+    ev.add_argument(
+        "--restrict-vocab",
+        type=int,
+        default=300_000,
+        metavar="N",
+        help="analogies use only the N most frequent words (default: 300000)",
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     nb = sub.add_parser("neighbors", help="nearest words by cosine similarity", description="Nearest words by cosine.")
-    nb.add_argument("--vectors", required=True, metavar="PATH", help=vectors_help)
+    nb.add_argument("--vectors", required=True, metavar="PATH", help=VECTORS_HELP)
     nb.add_argument("words", nargs="+", metavar="WORD")
     nb.add_argument("-k", type=int, default=10, help="neighbours per word (default: 10)")
 
     ex = sub.add_parser(
         "export", help="write vectors in another format", description="Convert vectors to another format."
     )
-    ex.add_argument("--vectors", required=True, metavar="PATH", help=vectors_help)
-    ex.add_argument("--format", required=True, choices=["text", "binary", "projector"],
-                    help="word2vec text, word2vec binary, or a directory with vectors.tsv and metadata.tsv "
-                    "for the TensorBoard embedding projector")  # fmt: skip
+    ex.add_argument("--vectors", required=True, metavar="PATH", help=VECTORS_HELP)
+    ex.add_argument(
+        "--format",
+        required=True,
+        choices=["text", "binary", "projector"],
+        help="word2vec text, word2vec binary, or a directory with vectors.tsv and metadata.tsv "
+        "for the TensorBoard embedding projector",
+    )
     ex.add_argument("--output", required=True, metavar="PATH", help="file (text, binary) or directory (projector)")
 
+
+def _add_tool_commands(sub: Any) -> None:
+    """package and plot: commands around a run."""
     pk = sub.add_parser(
         "package",
         help="write the zip and entry point for spark-submit --py-files",
@@ -118,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--output", metavar="DIR", help="where the PNG files go (default: the run directory)")
     pl.add_argument("--words", nargs="+", metavar="WORD", help="words to place on the map (default: the --top first)")
     pl.add_argument("--top", type=int, default=40, metavar="N", help="without --words: the N most frequent (40)")
-    return parser
 
 
 def _flag_values(ns: argparse.Namespace) -> dict[str, Any]:
@@ -195,8 +214,10 @@ def evaluate(ns: argparse.Namespace) -> int:
                 print(f"  {name:32s} {100 * sec['accuracy']:6.2f}% of {sec['total']:,}")
     if "pairs" in report:
         q = report["pairs"]
-        print(f"pairs: Spearman {q['spearman']:.4f}, Pearson {q['pearson']:.4f}, "
-              f"{q['pairs']:,} pairs, {q['oov_ratio']:.1f}% out of vocabulary")  # fmt: skip
+        print(
+            f"pairs: Spearman {q['spearman']:.4f}, Pearson {q['pearson']:.4f}, "
+            f"{q['pairs']:,} pairs, {q['oov_ratio']:.1f}% out of vocabulary"
+        )
     return 0
 
 
@@ -288,9 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(ns.log_level if hasattr(ns, "log_level") else "INFO")
     try:
         commands = {
-            "train": train, "evaluate": evaluate, "neighbors": neighbors, "export": export_vectors, "plot": plot,
+            "train": train,
+            "evaluate": evaluate,
+            "neighbors": neighbors,
+            "export": export_vectors,
+            "plot": plot,
             "package": package,
-        }  # fmt: skip
+        }
         if ns.command in commands:
             return commands[ns.command](ns)
     except ConfigError as e:

@@ -50,13 +50,31 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
 
     @keyword_only
     def setParams(
-        self, *, vectorSize: int = 100, minCount: int = 5, numPartitions: int | None = None, stepSize: float = 0.025,
-        maxIter: int = 5, seed: int = 1, inputCol: str = "tokens", outputCol: str | None = None, windowSize: int = 5,
-        maxSentenceLength: int = 1000, negative: int = 5, sample: float = 1e-3, minStepSize: float = 1e-4,
-        nsExponent: float = 0.75, maxVocabSize: int = 0, objective: str = "batch_negative_sampling",
-        syncsPerEpoch: int = 1, hotWords: int = 1024, hotSyncsPerEpoch: int = 16, hogwild: bool = False,
-        reportDelay: float = 10.0, tempDir: str = "",
-    ) -> Word2Vec:  # fmt: skip
+        self,
+        *,
+        vectorSize: int = 100,
+        minCount: int = 5,
+        numPartitions: int | None = None,
+        stepSize: float = 0.025,
+        maxIter: int = 5,
+        seed: int = 1,
+        inputCol: str = "tokens",
+        outputCol: str | None = None,
+        windowSize: int = 5,
+        maxSentenceLength: int = 1000,
+        negative: int = 5,
+        sample: float = 1e-3,
+        minStepSize: float = 1e-4,
+        nsExponent: float = 0.75,
+        maxVocabSize: int = 0,
+        objective: str = "batch_negative_sampling",
+        syncsPerEpoch: int = 1,
+        hotWords: int = 1024,
+        hotSyncsPerEpoch: int = 16,
+        hogwild: bool = False,
+        reportDelay: float = 10.0,
+        tempDir: str = "",
+    ) -> Word2Vec:
         """Sets the given params (the others keep their values)."""
         return self._set(**self._input_kwargs)
 

@@ -61,9 +61,16 @@ class Objective(ABC):
 
     @abstractmethod
     def generate(
-        self, ids: np.ndarray, offsets: np.ndarray, first: int, tables: Tables, window: int, negative: int,
-        state: np.ndarray, bufs: list[np.ndarray],
-    ) -> Generated:  # fmt: skip
+        self,
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        first: int,
+        tables: Tables,
+        window: int,
+        negative: int,
+        state: np.ndarray,
+        bufs: list[np.ndarray],
+    ) -> Generated:
         """Fill ``bufs`` from sentences ``first`` onwards (kernels.generate_tuples' contract)."""
 
     @abstractmethod
@@ -97,9 +104,16 @@ class NegativeSampling(Objective):
         return [np.empty(capacity, np.int32), np.empty(capacity, np.int32), np.empty((negative, capacity), np.int32)]
 
     def generate(
-        self, ids: np.ndarray, offsets: np.ndarray, first: int, tables: Tables, window: int, negative: int,
-        state: np.ndarray, bufs: list[np.ndarray],
-    ) -> Generated:  # fmt: skip
+        self,
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        first: int,
+        tables: Tables,
+        window: int,
+        negative: int,
+        state: np.ndarray,
+        bufs: list[np.ndarray],
+    ) -> Generated:
         used, n, kept = kernels.generate_tuples(ids, offsets, first, *tables, window, negative, state, *bufs)
         return used, n, n, kept
 
@@ -152,13 +166,23 @@ class BatchNegativeSampling(Objective):
         return 4 * window + 1  # the windows of all contexts within `window` of the target
 
     def buffers(self, capacity: int, window: int, negative: int) -> list[np.ndarray]:
-        return [np.empty(capacity, np.int32), np.empty((2 * window, capacity), np.int32),
-                np.empty((negative, capacity), np.int32)]  # fmt: skip
+        return [
+            np.empty(capacity, np.int32),
+            np.empty((2 * window, capacity), np.int32),
+            np.empty((negative, capacity), np.int32),
+        ]
 
     def generate(
-        self, ids: np.ndarray, offsets: np.ndarray, first: int, tables: Tables, window: int, negative: int,
-        state: np.ndarray, bufs: list[np.ndarray],
-    ) -> Generated:  # fmt: skip
+        self,
+        ids: np.ndarray,
+        offsets: np.ndarray,
+        first: int,
+        tables: Tables,
+        window: int,
+        negative: int,
+        state: np.ndarray,
+        bufs: list[np.ndarray],
+    ) -> Generated:
         used, rows, pairs, kept = kernels.generate_windows(ids, offsets, first, *tables, window, negative, state, *bufs)
         return used, rows, pairs, kept
 
@@ -177,8 +201,11 @@ class BatchNegativeSampling(Objective):
 
     def pairs(self, tuples: DataFrame) -> DataFrame:
         window = F.array(*(c for c in tuples.columns if c.startswith("context_")))
-        rows = tuples.select("target", F.explode(F.filter(window, lambda c: c >= 0)).alias("center"),
-                             _negatives_array(tuples).alias("noise"))  # fmt: skip
+        rows = tuples.select(
+            "target",
+            F.explode(F.filter(window, lambda c: c >= 0)).alias("center"),
+            _negatives_array(tuples).alias("noise"),
+        )
         positives = rows.select("center", "target", F.lit(1).alias("label"))
         negatives = rows.select("center", F.explode("noise").alias("target"), F.lit(0).alias("label"))
         return positives.unionByName(negatives)

@@ -89,9 +89,15 @@ class Poll:
 
 @contextmanager
 def report(
-    directory: str, label: str, unit: str, total: int, words: int, every: float,
-    offset: int = 0, started: float | None = None,
-) -> Iterator[Poll]:  # fmt: skip
+    directory: str,
+    label: str,
+    unit: str,
+    total: int,
+    words: int,
+    every: float,
+    offset: int = 0,
+    started: float | None = None,
+) -> Iterator[Poll]:
     """Log a progress line every ``every`` seconds while the body runs (no lines when ``every`` <= 0).
 
     ``offset`` units were done before this body (earlier rounds of the epoch), since ``started``
@@ -147,8 +153,13 @@ def spark_stages(spark: Any, label: str, every: float) -> Iterator[None]:
         total, finished = sum(s.num_tasks for s in known), sum(s.num_completed_tasks for s in known)
         log.info(
             "%s - PROGRESS: %d of %d tasks done in %d Spark stages, %d running, %.0f s",
-            label, finished, total, len(known), inflight_tasks, now - started,
-        )  # fmt: skip
+            label,
+            finished,
+            total,
+            len(known),
+            inflight_tasks,
+            now - started,
+        )
 
     register(handler)
     try:

@@ -39,12 +39,22 @@ class Tokenizer(Transformer, HasInputCol, HasOutputCol, ReadWrite):
 
     @keyword_only
     def __init__(
-        self, *, inputCol: str = "value", outputCol: str = "tokens", pattern: str = DEFAULT_TOKEN_PATTERN,
-        toLowercase: bool = True, maxTokenLength: int = 100,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        inputCol: str = "value",
+        outputCol: str = "tokens",
+        pattern: str = DEFAULT_TOKEN_PATTERN,
+        toLowercase: bool = True,
+        maxTokenLength: int = 100,
+    ) -> None:
         super().__init__()
-        self._setDefault(inputCol="value", outputCol="tokens", pattern=DEFAULT_TOKEN_PATTERN, toLowercase=True,
-                         maxTokenLength=FIELDS["max_token_length"].default)  # fmt: skip
+        self._setDefault(
+            inputCol="value",
+            outputCol="tokens",
+            pattern=DEFAULT_TOKEN_PATTERN,
+            toLowercase=True,
+            maxTokenLength=FIELDS["max_token_length"].default,
+        )
         self._set(**self._input_kwargs)
 
     def setInputCol(self, value: str) -> Tokenizer:

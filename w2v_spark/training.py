@@ -33,8 +33,8 @@ from pyspark.sql import SparkSession
 
 from w2v_spark import blocks, memory, objectives, progress, storage, tasks
 from w2v_spark.blocks import ModelShape
+from w2v_spark.corpus import part_name
 from w2v_spark.exchange import Exchange, HotSync, Round, ShardModel, SharedClock, average
-from w2v_spark.tuples import part_name
 
 
 def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int) -> None:
@@ -78,8 +78,13 @@ class ShardStats:
 
     def plus(self, other: ShardStats) -> ShardStats:
         """These statistics with another segment's of the same shard added."""
-        return ShardStats(self.shard, self.loss + other.loss, self.examples + other.examples,
-                          self.seconds + other.seconds, self.kernel_seconds + other.kernel_seconds)  # fmt: skip
+        return ShardStats(
+            self.shard,
+            self.loss + other.loss,
+            self.examples + other.examples,
+            self.seconds + other.seconds,
+            self.kernel_seconds + other.kernel_seconds,
+        )
 
 
 @dataclass
@@ -134,12 +139,13 @@ class Segments:
             self.position += take
 
 
-def train_shard(
+def train_shard(  # noqa: PLR0913  (the keyword-only rest says where in a round; all optional)
     tuples_file: str,
     emb: np.ndarray,
     theta: np.ndarray,
     epoch: int,
     schedule: Schedule,
+    *,
     sync: int = 0,
     syncs: int = 1,
     shard: int = 0,
@@ -205,8 +211,19 @@ def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) ->
     for i in range(len(points) + 1):
         for s in own:
             m = models[s]
-            seg = train_shard(files[s], m.emb, m.theta, rnd.epoch, schedule, shard=s, clock=m.clock,
-                              counter=counters[s], rows=(cuts[s][i], cuts[s][i + 1]), segments=passes[s])  # fmt: skip
+            rows = (cuts[s][i], cuts[s][i + 1])
+            seg = train_shard(
+                files[s],
+                m.emb,
+                m.theta,
+                rnd.epoch,
+                schedule,
+                shard=s,
+                clock=m.clock,
+                counter=counters[s],
+                rows=rows,
+                segments=passes[s],
+            )
             stats[s] = stats[s].plus(seg)
         if i < len(points):
             exchange.meet(rnd, points[i], {s: (models[s].emb, models[s].theta) for s in own})
@@ -223,10 +240,15 @@ def _finish_shard(
     pid, peak = memory.worker_sample()
     jvm = memory.jvm_sample()
     return {
-        **stats.__dict__, "delta": model.delta, "read": model.read_bytes + read, "written": rnd.shape.nbytes,
+        **stats.__dict__,
+        "delta": model.delta,
+        "read": model.read_bytes + read,
+        "written": rnd.shape.nbytes,
         "touched_rows": touched,
-        "executor": tasks.executor_id(), "worker": [pid, peak], "jvm": list(jvm) if jvm else None,
-    }  # fmt: skip
+        "executor": tasks.executor_id(),
+        "worker": [pid, peak],
+        "jvm": list(jvm) if jvm else None,
+    }
 
 
 def progress_dir(round_dir: str) -> str:
@@ -264,16 +286,30 @@ def train_epoch(
     total = sum(plan.shard_rows)
     for sync in range(plan.syncs):
         rnd = Round(
-            model_dir, storage.join(plan.work_dir, f"epoch={plan.epoch}-sync={sync}"), plan.tuples_dir, plan.shape,
-            plan.epoch, sync, plan.syncs, plan.run, plan.shard_rows, plan.models, plan.hot,
+            model_dir,
+            storage.join(plan.work_dir, f"epoch={plan.epoch}-sync={sync}"),
+            plan.tuples_dir,
+            plan.shape,
+            plan.epoch,
+            sync,
+            plan.syncs,
+            plan.run,
+            plan.shard_rows,
+            plan.models,
+            plan.hot,
             plan.tasks or len(plan.shard_rows),
-        )  # fmt: skip
+        )
         before = sum(n * sync // plan.syncs for n in plan.shard_rows)
         with progress.report(
-            progress_dir(rnd.round_dir), f"EPOCH {plan.epoch}", objectives.get(schedule.objective).unit, total,
-            plan.words, plan.report_delay,
-            offset=before, started=started,
-        ) as poll:  # fmt: skip
+            progress_dir(rnd.round_dir),
+            f"EPOCH {plan.epoch}",
+            objectives.get(schedule.objective).unit,
+            total,
+            plan.words,
+            plan.report_delay,
+            offset=before,
+            started=started,
+        ) as poll:
             work = functools.partial(train_task, exchange, rnd, schedule)
             results = tasks.run_tasks(spark, rnd.tasks, work, barrier=exchange.barrier(rnd))
         stats = [s for r in results for s in r["shards"]]
@@ -286,10 +322,14 @@ def train_epoch(
         model_dir = result.model_dir = next_dir
         result.models = len(deltas)
         result.add_io(
-            tasks_read=read + sum(s["read"] for s in stats), tasks_written=written + sum(s["written"] for s in stats),
-            driver_read=poll.bytes_read, rounds=1, deltas=len(stats), delta_rows=2 * plan.shape.vocab_size * len(stats),
+            tasks_read=read + sum(s["read"] for s in stats),
+            tasks_written=written + sum(s["written"] for s in stats),
+            driver_read=poll.bytes_read,
+            rounds=1,
+            deltas=len(stats),
+            delta_rows=2 * plan.shape.vocab_size * len(stats),
             touched_rows=sum(s["touched_rows"] for s in stats),
-        )  # fmt: skip
+        )
         _add_stats(result, stats)
     return result
 
