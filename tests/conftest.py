@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "data" / "sample" / "linuxdoc-sample.txt.gz"
+from tests.helpers import SAMPLE, SMALL, w2v
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Python workers (SQL ones included) run this interpreter, whether or not the venv is activated.
@@ -36,28 +32,6 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-
-
-# --- running the command line as users do, in subprocesses ---------------------------------
-
-ENV = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-# A small, quick configuration for runs that are compared with each other.
-SMALL = ["--partitions", "2", "--vector-size", "32", "--epochs", "4", "--min-count", "3"]
-
-
-def w2v(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed (pip install -e .)")
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env or ENV, check=False)
-
-
-def max_diff(a: Path, b: Path) -> float:
-    """Largest absolute difference between the vectors of two runs (same words required)."""
-    from w2v_spark.export import read_vectors
-
-    wa, va = read_vectors(str(a))
-    wb, vb = read_vectors(str(b))
-    assert wa == wb
-    return float(np.abs(va - vb).max())
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SAMPLE, w2v
+from tests.helpers import SAMPLE, w2v
 
 
 def _one_line_error(r: subprocess.CompletedProcess[str], code: int, message: str) -> None:

@@ -13,53 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ENV, REPO, SAMPLE, w2v
-
-
-def check_outputs(out: Path, epochs: int, keep_tuples: bool, min_count: int = 5, vector_size: int = 100) -> None:
-    assert (out / "_SUCCESS").exists()
-    newest_other = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.name != "_SUCCESS")
-    assert (out / "_SUCCESS").stat().st_mtime_ns >= newest_other, "_SUCCESS must be written last"
-
-    vocab = pq.read_table(out / "vocab")
-    assert vocab.schema.names == ["word", "count", "id"]
-    assert str(vocab.schema.field("count").type) == "int64" and str(vocab.schema.field("id").type) == "int32"
-    ids, counts = vocab.column("id").to_numpy(), vocab.column("count").to_numpy()
-    V = vocab.num_rows
-    assert ids.tolist() == list(range(V))
-    assert np.all(np.diff(counts) <= 0) and counts.min() >= min_count
-
-    vectors = pq.read_table(out / "vectors")
-    assert vectors.schema.names == ["word", "vector"] and vectors.num_rows == V
-    assert vectors.column("word").to_pylist() == vocab.column("word").to_pylist()
-    matrix = np.stack(vectors.column("vector").to_numpy(zero_copy_only=False))
-    assert matrix.shape == (V, vector_size) and np.all(np.isfinite(matrix))
-
-    lines = (out / "vectors.txt").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == f"{V} {vector_size}" and len(lines) == V + 1
-    first = lines[1].split(" ")
-    assert first[0] == vocab.column("word")[0].as_py() and len(first) == vector_size + 1
-    np.testing.assert_allclose(np.array(first[1:], dtype=np.float32), matrix[0])
-
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["epochs"] == epochs and metrics["vocab_size"] == V
-    assert [e["epoch"] for e in metrics["epochs"]] == list(range(1, epochs + 1))
-    for e in metrics["epochs"]:
-        assert set(e) >= {"epoch", "loss", "examples", "words", "seconds", "words_per_sec"}
-    assert metrics["epochs"][-1]["loss"] < metrics["epochs"][0]["loss"]
-    memory = metrics["memory"]
-    assert memory["driver_python_mb"] > 10 and memory["python_worker_max_mb"] > 10
-    assert len(memory["python_workers_mb"]) >= 1
-
-    tuple_dirs = sorted(p.name for p in (out / "tuples").iterdir()) if (out / "tuples").exists() else []
-    if keep_tuples:
-        assert tuple_dirs == [f"epoch={e}" for e in range(1, epochs + 1)]
-        t = pq.read_table(out / "tuples" / "epoch=1")
-        assert t.schema.names[:3] == ["target", "context_1", "context_2"]  # batch_negative_sampling's windows
-        contexts = [t.column(c).to_numpy() for c in t.schema.names if c.startswith("context_")]
-        assert sum(int((c >= 0).sum()) for c in contexts) == metrics["epochs"][0]["examples"]  # pairs
-    else:
-        assert tuple_dirs == []
+from tests.helpers import ENV, REPO, SAMPLE, check_outputs, w2v
 
 
 @pytest.fixture(scope="module")

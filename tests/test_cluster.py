@@ -20,8 +20,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from tests.conftest import ENV, SMALL, max_diff, w2v
-from tests.test_cli import check_outputs
+from tests.helpers import ENV, SMALL, check_outputs, max_diff, w2v
 
 SPARK_HOME = Path(pyspark.__file__).parent
 MASTER = "org.apache.spark.deploy.master.Master"

@@ -2,7 +2,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from w2v_spark.cli import build_parser
 from w2v_spark.config import DEFAULTS, FIELDS, TrainConfig, load_toml, resolve
 from w2v_spark.errors import ConfigError

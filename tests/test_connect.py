@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import ENV, SMALL, max_diff, w2v
+from tests.helpers import ENV, SMALL, max_diff, w2v
 
 
 def test_a_connect_session_trains_the_vectors_of_a_classic_one(small_corpus, reference, tmp_path):

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from w2v_spark.cli import build_parser
 
 yaml = pytest.importorskip("yaml")

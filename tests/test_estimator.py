@@ -14,7 +14,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.linalg import Vectors
 
-from tests.conftest import ENV, REPO
+from tests.helpers import ENV, REPO
 from w2v_spark import Tokenizer, Word2Vec, Word2VecModel
 from w2v_spark.errors import ConfigError, DataError
 from w2v_spark.export import read_vectors

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import w2v
-from tests.test_quality import _planted_run, topic_purity
+from tests.helpers import planted_run, topic_purity, w2v
 from w2v_spark import blocks, exchange, storage, tasks, training
 from w2v_spark.blocks import ModelShape
+from w2v_spark.corpus import part_name
 from w2v_spark.export import read_vectors
-from w2v_spark.tuples import part_name
 
 
 def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus, tmp_path):
@@ -51,7 +50,7 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
 
 
 def test_eight_shards_on_one_executor_are_one_model_and_keep_the_planted_structure(spark, tmp_path: Path):
-    metrics, words, vectors = _planted_run(spark, tmp_path, partitions=8, hogwild=True, syncs_per_epoch=2)
+    metrics, words, vectors = planted_run(spark, tmp_path, partitions=8, hogwild=True, syncs_per_epoch=2)
     assert [e["models_averaged"] for e in metrics["epochs"]] == [1] * 4
     assert topic_purity(words, vectors) >= 0.9
 

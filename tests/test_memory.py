@@ -54,7 +54,7 @@ def test_the_drivers_memory_does_not_grow_with_the_model(small_corpus, reference
     block at a time), while the workers, which train it, grow by at least a copy."""
     import json
 
-    from tests.conftest import w2v
+    from tests.helpers import w2v
 
     out = tmp_path / "wide"
     r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", "--partitions", "2",

@@ -7,7 +7,7 @@ import json
 import re
 from datetime import datetime
 
-from tests.conftest import SMALL, w2v
+from tests.helpers import SMALL, w2v
 from w2v_spark import progress
 
 LINE = re.compile(

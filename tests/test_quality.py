@@ -6,37 +6,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers import TOPICS, WORDS_PER_TOPIC, planted_corpus, planted_run, topic_purity
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import DataError
 from w2v_spark.pipeline import read_corpus, run
-
-TOPICS, WORDS_PER_TOPIC = 5, 20
-
-
-def _planted_corpus(path, sentences=4000, length=10, seed=0):
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as fh:
-        for _ in range(sentences):
-            t = rng.integers(TOPICS)
-            words = rng.integers(WORDS_PER_TOPIC, size=length)
-            fh.write(" ".join(f"t{t}w{w}" for w in words) + "\n")
-
-
-def topic_purity(words: list[str], vectors: np.ndarray, k: int = 5) -> float:
-    """Mean fraction of each word's k nearest neighbours (cosine) that share its topic."""
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    sims = unit @ unit.T
-    np.fill_diagonal(sims, -np.inf)
-    topic = np.array([w.split("w")[0] for w in words])
-    nearest = np.argsort(-sims, axis=1)[:, :k]
-    return float((topic[nearest] == topic[:, None]).mean())
 
 
 @pytest.fixture(scope="module")
 def trained(spark, tmp_path_factory):
     base = tmp_path_factory.mktemp("planted")
     corpus = base / "corpus.txt"
-    _planted_corpus(corpus)
+    planted_corpus(corpus)
     cfg = TrainConfig(
         input=(str(corpus),), output=str(base / "out"), partitions=2, vector_size=24, window=4,
         negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3,
@@ -74,24 +54,8 @@ def test_too_small_vocabulary_is_a_clear_error_and_no_success_marker(spark, tmp_
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
-def _planted_run(spark, base, **overrides):
-    corpus = base / "corpus.txt"
-    if not corpus.exists():
-        _planted_corpus(corpus)
-    settings = dict(
-        input=(str(corpus),), output=str(base / "out"), partitions=2, vector_size=24, window=4,
-        negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3, overwrite=True,
-    )  # fmt: skip
-    settings.update(overrides)
-    cfg = TrainConfig(**settings)  # type: ignore[arg-type]
-    metrics = run(cfg, spark, read_corpus(spark, cfg))
-    table = pq.read_table(base / "out" / "vectors")
-    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
-    return metrics, table.column("word").to_pylist(), vectors
-
-
 def test_full_softmax_objective_learns_the_topics(spark, tmp_path):
-    metrics, words, vectors = _planted_run(spark, tmp_path, objective="softmax", epochs=3)
+    metrics, words, vectors = planted_run(spark, tmp_path, objective="softmax", epochs=3)
     assert metrics["config"]["objective"] == "softmax"
     losses = [e["loss"] for e in metrics["epochs"]]
     assert losses[-1] < losses[0] < np.log(len(words))  # below the loss of a uniform guess
@@ -103,13 +67,13 @@ def test_full_softmax_refuses_a_large_vocabulary(spark, tmp_path, monkeypatch):
 
     monkeypatch.setattr(objectives.Softmax, "max_vocab", 50)
     with pytest.raises(DataError, match="the softmax objective is limited to 50 words and the vocabulary has 100"):
-        _planted_run(spark, tmp_path, objective="softmax")
+        planted_run(spark, tmp_path, objective="softmax")
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
 @pytest.mark.parametrize("objective", ["negative_sampling", "batch_negative_sampling"])
 def test_each_negative_sampling_objective_learns_the_topics(spark, tmp_path, objective):
-    metrics, words, vectors = _planted_run(spark, tmp_path, objective=objective)
+    metrics, words, vectors = planted_run(spark, tmp_path, objective=objective)
     losses = [e["loss"] for e in metrics["epochs"]]
     assert metrics["config"]["objective"] == objective and losses[-1] < losses[0]
     assert topic_purity(words, vectors) >= 0.9
@@ -117,5 +81,5 @@ def test_each_negative_sampling_objective_learns_the_topics(spark, tmp_path, obj
 
 def test_eight_shards_keep_the_planted_structure(spark, tmp_path):
     """Many shards must not break training: the same corpus on 8 shards stays as clean as on 2."""
-    _, words, vectors = _planted_run(spark, tmp_path, partitions=8)
+    _, words, vectors = planted_run(spark, tmp_path, partitions=8)
     assert topic_purity(words, vectors) >= 0.9

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ENV, SAMPLE, SMALL, max_diff, w2v
+from tests.helpers import ENV, SAMPLE, SMALL, max_diff, w2v
 
 
 def test_same_seed_gives_the_same_vectors_on_one_core_or_two(small_corpus, reference, tmp_path):

@@ -1,0 +1,130 @@
+"""Test helpers shared by several test modules: running the command line as users do, comparing
+runs, checking a run's outputs, and a corpus with planted structure. Fixtures stay in conftest.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import SparkSession
+
+from w2v_spark.config import TrainConfig
+from w2v_spark.pipeline import read_corpus, run
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample" / "linuxdoc-sample.txt.gz"
+
+# Running the command line as users do, in subprocesses.
+ENV = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
+# A small, quick configuration for runs that are compared with each other.
+SMALL = ["--partitions", "2", "--vector-size", "32", "--epochs", "4", "--min-count", "3"]
+
+
+def w2v(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed (pip install -e .)")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=env or ENV, check=False)
+
+
+def max_diff(a: Path, b: Path) -> float:
+    """Largest absolute difference between the vectors of two runs (same words required)."""
+    from w2v_spark.export import read_vectors
+
+    wa, va = read_vectors(str(a))
+    wb, vb = read_vectors(str(b))
+    assert wa == wb
+    return float(np.abs(va - vb).max())
+
+
+def check_outputs(out: Path, epochs: int, keep_tuples: bool, min_count: int = 5, vector_size: int = 100) -> None:
+    """A finished run's outputs, as README "Output layout" describes them."""
+    assert (out / "_SUCCESS").exists()
+    newest_other = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.name != "_SUCCESS")
+    assert (out / "_SUCCESS").stat().st_mtime_ns >= newest_other, "_SUCCESS must be written last"
+
+    vocab = pq.read_table(out / "vocab")
+    assert vocab.schema.names == ["word", "count", "id"]
+    assert str(vocab.schema.field("count").type) == "int64" and str(vocab.schema.field("id").type) == "int32"
+    ids, counts = vocab.column("id").to_numpy(), vocab.column("count").to_numpy()
+    V = vocab.num_rows
+    assert ids.tolist() == list(range(V))
+    assert np.all(np.diff(counts) <= 0) and counts.min() >= min_count
+
+    vectors = pq.read_table(out / "vectors")
+    assert vectors.schema.names == ["word", "vector"] and vectors.num_rows == V
+    assert vectors.column("word").to_pylist() == vocab.column("word").to_pylist()
+    matrix = np.stack(vectors.column("vector").to_numpy(zero_copy_only=False))
+    assert matrix.shape == (V, vector_size) and np.all(np.isfinite(matrix))
+
+    lines = (out / "vectors.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == f"{V} {vector_size}" and len(lines) == V + 1
+    first = lines[1].split(" ")
+    assert first[0] == vocab.column("word")[0].as_py() and len(first) == vector_size + 1
+    np.testing.assert_allclose(np.array(first[1:], dtype=np.float32), matrix[0])
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["epochs"] == epochs and metrics["vocab_size"] == V
+    assert [e["epoch"] for e in metrics["epochs"]] == list(range(1, epochs + 1))
+    for e in metrics["epochs"]:
+        assert set(e) >= {"epoch", "loss", "examples", "words", "seconds", "words_per_sec"}
+    assert metrics["epochs"][-1]["loss"] < metrics["epochs"][0]["loss"]
+    memory = metrics["memory"]
+    assert memory["driver_python_mb"] > 10 and memory["python_worker_max_mb"] > 10
+    assert len(memory["python_workers_mb"]) >= 1
+
+    tuple_dirs = sorted(p.name for p in (out / "tuples").iterdir()) if (out / "tuples").exists() else []
+    if keep_tuples:
+        assert tuple_dirs == [f"epoch={e}" for e in range(1, epochs + 1)]
+        t = pq.read_table(out / "tuples" / "epoch=1")
+        assert t.schema.names[:3] == ["target", "context_1", "context_2"]  # batch_negative_sampling's windows
+        contexts = [t.column(c).to_numpy() for c in t.schema.names if c.startswith("context_")]
+        assert sum(int((c >= 0).sum()) for c in contexts) == metrics["epochs"][0]["examples"]  # pairs
+    else:
+        assert tuple_dirs == []
+
+
+TOPICS, WORDS_PER_TOPIC = 5, 20
+
+
+def planted_corpus(path: Path, sentences: int = 4000, length: int = 10, seed: int = 0) -> None:
+    """Sentences drawn from disjoint topic vocabularies: word tTwW belongs to topic T."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for _ in range(sentences):
+            t = rng.integers(TOPICS)
+            words = rng.integers(WORDS_PER_TOPIC, size=length)
+            fh.write(" ".join(f"t{t}w{w}" for w in words) + "\n")
+
+
+def topic_purity(words: list[str], vectors: np.ndarray, k: int = 5) -> float:
+    """Mean fraction of each word's k nearest neighbours (cosine) that share its topic."""
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    topic = np.array([w.split("w")[0] for w in words])
+    nearest = np.argsort(-sims, axis=1)[:, :k]
+    return float((topic[nearest] == topic[:, None]).mean())
+
+
+def planted_run(spark: SparkSession, base: Path, **overrides: Any) -> tuple[dict[str, Any], list[str], np.ndarray]:
+    """Train on the planted corpus in ``base`` (written once) with the given settings changed."""
+    corpus = base / "corpus.txt"
+    if not corpus.exists():
+        planted_corpus(corpus)
+    settings = dict(
+        input=(str(corpus),), output=str(base / "out"), partitions=2, vector_size=24, window=4,
+        negative=5, min_count=1, sample=0.0, epochs=4, alpha=0.025, seed=3, overwrite=True,
+    )  # fmt: skip
+    settings.update(overrides)
+    cfg = TrainConfig(**settings)  # type: ignore[arg-type]
+    metrics = run(cfg, spark, read_corpus(spark, cfg))
+    table = pq.read_table(base / "out" / "vectors")
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
+    return metrics, table.column("word").to_pylist(), vectors
