@@ -105,6 +105,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _validate(self)
 
+    @property
+    def shards(self) -> int:
+        """The number of training shards: ``partitions``, once the job has resolved it (else 1)."""
+        return self.partitions or 1
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view (lists for tuples, a table for spark_conf)."""
         d = dataclasses.asdict(self)

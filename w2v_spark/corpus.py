@@ -70,11 +70,11 @@ def encode(tokens: DataFrame, vocab_file: str) -> DataFrame:
     return tokens.mapInArrow(encode_batches, "ids array<int>")
 
 
-def shard(encoded: DataFrame, partitions: int, seed: int = 1) -> DataFrame:
-    """Spread sentences round-robin over ``partitions`` shards, in a seeded random order inside each.
+def shard(encoded: DataFrame, shards: int, seed: int = 1) -> DataFrame:
+    """Spread sentences round-robin over ``shards`` shards, in a seeded random order inside each.
 
     Adds ``seq`` (the sentence's position: input split, then row) and ``shard``; the result
-    has ``partitions`` Spark partitions, partition p holding shard p ordered by a hash of
+    has ``shards`` Spark partitions, partition p holding shard p ordered by a hash of
     (seq, seed). Why shuffled: trained in input order, the model keeps adapting to the document
     at hand and forgets the rest (its loss even rises as the learning rate decays); a random
     sentence order made the loss fall every epoch and raised WordSim-353 by about 0.05
@@ -84,8 +84,8 @@ def shard(encoded: DataFrame, partitions: int, seed: int = 1) -> DataFrame:
     seq = F.monotonically_increasing_id()
     return (
         encoded.select(seq.alias("seq"), "ids")
-        .withColumn("shard", F.pmod(F.col("seq"), F.lit(partitions)).cast("int"))
-        .repartitionById(partitions, "shard")
+        .withColumn("shard", F.pmod(F.col("seq"), F.lit(shards)).cast("int"))
+        .repartitionById(shards, "shard")
         .sortWithinPartitions("shard", F.xxhash64("seq", F.lit(seed)), "seq")
     )
 

@@ -339,16 +339,13 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
         "vocabulary: %s words (min_count=%d), %s occurrences", f"{vocab.size:,}", cfg.min_count, f"{vocab.total:,}"
     )
     t = time.perf_counter()
-    assert cfg.partitions is not None
     encoded = encode(tokens, job.paths.vocab_file)
     with progress.spark_stages(spark, "CORPUS", cfg.report_delay):
-        shards = write_corpus(shard(encoded, cfg.partitions, cfg.seed), job.paths.corpus)
+        shards = write_corpus(shard(encoded, cfg.shards, cfg.seed), job.paths.corpus)
     tokens.unpersist()
     corpus = Corpus(vocab, shards, sum(s.words for s in shards), sum(s.sentences for s in shards))
     job.stages["corpus"] = time.perf_counter() - t
-    log.info(
-        "corpus: %s sentences, %s words in %d shards", f"{corpus.sentences:,}", f"{corpus.words:,}", cfg.partitions
-    )
+    log.info("corpus: %s sentences, %s words in %d shards", f"{corpus.sentences:,}", f"{corpus.words:,}", cfg.shards)
     return corpus
 
 
@@ -416,7 +413,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
                 "model": shape.to_dict(),
             }
             model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
-    exchange.finish(job.spark, setup.run_id, cfg.partitions or 1)
+    exchange.finish(job.spark, setup.run_id, cfg.shards)
     return model_dir
 
 
@@ -424,16 +421,16 @@ def _train_epoch(
     job: Job, corpus: Corpus, shape: ModelShape, setup: _EpochSetup, epoch: int, model_dir: str
 ) -> tuple[EpochRecord, str]:
     """One epoch: its tuples (stage 3b), then its rounds of training (stage 4); logs its line."""
-    cfg, partitions = job.cfg, job.cfg.partitions or 1
+    cfg, shards = job.cfg, job.cfg.shards
     t = time.perf_counter()
     tstats = tuples.generate_epoch(
-        job.spark, job.paths.corpus, job.paths.tuples, setup.params, epoch, corpus.shards, partitions, cfg.report_delay
+        job.spark, job.paths.corpus, job.paths.tuples, setup.params, epoch, corpus.shards, shards, cfg.report_delay
     )
     t_tuples = time.perf_counter() - t
     job.peaks.add_tuples(tstats)
     # The rate multiple follows the number of models that will be averaged: one per shard, or
     # with hogwild one per executor (those the tuple tasks ran on, as executors come and go).
-    models = setup.exchange.models(partitions, len({s.executor for s in tstats}))
+    models = setup.exchange.models(shards, len({s.executor for s in tstats}))
     plan = training.EpochPlan(
         job.paths.work,
         tuples.epoch_dir(job.paths.tuples, epoch),
@@ -482,8 +479,8 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple
     tasks, each training its share of the shards side by side; the vectors do not depend on
     that split (docs/averaging-experiments.md, "Decisions"). Only the reproducible exchange meets.
     """
-    partitions = cfg.partitions or 1
-    if partitions == 1 or not exchange.reproducible:
+    shards = cfg.shards
+    if shards == 1 or not exchange.reproducible:
         return None, 0
     master = tasks.spark_setting(spark, "spark.master") or ""
     dynamic = (tasks.spark_setting(spark, "spark.dynamicAllocation.enabled") or "false").lower() == "true"
@@ -499,7 +496,7 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple
     if why:
         log.info(
             "training: %d shard models averaged %d time(s) per epoch, no hot-row meetings (%s); %s",
-            partitions,
+            shards,
             cfg.syncs_per_epoch,
             why,
             hint,
@@ -507,11 +504,11 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple
         return None, 0
     slots = local_slots(master) or tasks.task_slots(spark)
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch)
-    round_tasks = min(partitions, slots)
+    round_tasks = min(shards, slots)
     log.info(
         "training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
         "times, in %d task(s), reproducibly; %s",
-        partitions,
+        shards,
         cfg.syncs_per_epoch,
         hot.rows,
         hot.per_epoch,
@@ -603,10 +600,9 @@ MEMORY_SETTINGS = (
 def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master: str) -> None:
     """Fail before the corpus is encoded if the model cannot fit (see memory.check_model_fits)."""
     model = memory.model_bytes(vocab_size, cfg.vector_size)
-    assert cfg.partitions is not None
-    tasks_at_once = min(cfg.partitions, local_slots(master) or cfg.partitions)
+    tasks_at_once = min(cfg.shards, local_slots(master) or cfg.shards)
     if cfg.hot_words and not cfg.hogwild:
-        tasks_at_once = cfg.partitions  # meeting shards all train at once, several to a task if slots are few
+        tasks_at_once = cfg.shards  # meeting shards all train at once, several to a task if slots are few
     conf = {k: v for k in MEMORY_SETTINGS if (v := tasks.spark_setting(spark, k)) is not None}
     problem = memory.check_model_fits(model, master, conf, tasks_at_once, memory.available_bytes())
     if problem:

@@ -11,7 +11,7 @@ the driver: it only names them (docs/scaling.md, "Bytes per round").
 Why every shard trains at a multiple of the learning rate and the deltas are plainly averaged
 over all P shards: averaged at the plain rate, P shards move every row 1/P as far per epoch as
 one machine would (each saw 1/P of the data), which is how Spark MLlib's Word2Vec loses quality
-as partitions grow. While a row's updates are small and add up linearly, P shards at P times
+as shards grow. While a row's updates are small and add up linearly, P shards at P times
 the rate, averaged, move it exactly as far as one machine over all the data, with the same SGD
 noise; where a row saturates (a frequent word reaching its optimum within a shard), each shard
 stops at the optimum and the average stays there instead of overshooting, as summing would.
@@ -46,9 +46,9 @@ def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int
     tasks.run_tasks(spark, shape.blocks, work)
 
 
-def shard_lr_scale(partitions: int) -> float:
+def shard_lr_scale(models: int) -> float:
     """The multiple of the learning rate every shard trains at: P^(5/6), 1 for one shard."""
-    return float(np.power(float(partitions), 5.0 / 6.0))
+    return float(np.power(float(models), 5.0 / 6.0))
 
 
 def learning_rate(alpha: float, min_alpha: float, progress: float) -> float:

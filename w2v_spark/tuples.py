@@ -178,7 +178,7 @@ def generate_epoch(
     params: TupleParams,
     epoch: int,
     shards: list[ShardStats],
-    partitions: int,
+    shard_count: int,
     report_delay: float = 0.0,
 ) -> list[TupleStats]:
     """One Spark task per shard writes ``tuples_dir/epoch=E/part-NNNNN.parquet``; returns their stats."""
@@ -196,7 +196,7 @@ def generate_epoch(
 
     words = sum(s.words for s in shards)
     with progress.report(counters, f"EPOCH {epoch} - TUPLES", "words", words, words, report_delay):
-        results = tasks.run_tasks(spark, partitions, work)
+        results = tasks.run_tasks(spark, shard_count, work)
     storage.delete_dir(counters)
     return [TupleStats(**{**r, "jvm": tuple(r["jvm"]) if r["jvm"] else None}) for r in results]
 
