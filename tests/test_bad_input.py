@@ -28,6 +28,9 @@ def _one_line_error(r: subprocess.CompletedProcess[str], code: int, message: str
         (b"!!! ... ,,,\r\n   \n--- ???\n", [], "the input has no tokens: no text in"),
         (b"alpha beta gamma\ndelta alpha\n", ["--min-count", "5"],
          "the input has 4 distinct words and the most frequent occurs 2 times; lower --min-count (to 2 or less)"),
+        ((" ".join(f"w{i}" for i in range(15)) + "\n").encode() * 3, ["--min-count", "1"],
+         "too few for negative sampling with window=5 (--objective batch_negative_sampling needs at least 22); "
+         "add text, lower --min-count or lower --window, or use --objective negative_sampling (needs 12)"),
     ],
 )  # fmt: skip
 def test_unusable_input_is_refused_in_one_line(tmp_path, content, extra, message):
@@ -54,7 +57,9 @@ def test_awkward_but_valid_input_trains(tmp_path):
     (d / "one-line.txt").write_text(giant)
     assert len(giant) > 4_000_000
     out = tmp_path / "out"
-    r = w2v("train", "--input", str(d), "--output", str(out), "--min-count", "1", "--epochs", "1", timeout=600)
+    # 21 words: the per-pair objective's negatives need at least 12 here (the batched one's 22)
+    train = ("train", "--input", str(d), "--output", str(out), "--min-count", "1", "--epochs", "1")
+    r = w2v(*train, "--objective", "negative_sampling", timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     vocab = pq.read_table(out / "vocab").to_pydict()
     got = set(vocab["word"])

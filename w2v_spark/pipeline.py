@@ -636,7 +636,10 @@ def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
     # the negatives' draws reject the words around their pair: more words than that must exist
     need = objective.rejection_span(cfg.window) + 1
     if objective.uses_negatives and size < need:
+        per_pair = objectives.get("negative_sampling").rejection_span(cfg.window) + 1
+        other = f", or use --objective negative_sampling (needs {per_pair})" if size >= per_pair else ""
         raise DataError(
             f"the vocabulary has only {size} words, too few for negative sampling with window={cfg.window} "
-            f"(needs at least {need}); add text, lower --min-count or lower --window"
+            f"(--objective {cfg.objective} needs at least {need}); add text, lower --min-count or lower --window"
+            f"{other}"
         )
