@@ -174,7 +174,10 @@ def test_constructor_defaults_are_the_params_defaults(cls):
 
 def test_pipeline_with_our_tokenizer_saves_and_loads(spark, tmp_path):
     docs = spark.createDataFrame([(f"the cat sat on mat number {i % 7}",) for i in range(60)], "value string")
-    w2v = Word2Vec(vectorSize=8, minCount=1, maxIter=1, numPartitions=1, outputCol="vec", tempDir=str(tmp_path / "t"))
+    # 13 words: window 2 leaves the default objective's negatives enough words (it needs 4 * 2 + 2)
+    w2v = Word2Vec(
+        vectorSize=8, minCount=1, maxIter=1, numPartitions=1, windowSize=2, outputCol="vec", tempDir=str(tmp_path / "t")
+    )
     model = Pipeline(stages=[Tokenizer(), w2v]).fit(docs)
     model.write().overwrite().save(str(tmp_path / "p"))
     loaded = PipelineModel.load(str(tmp_path / "p"))

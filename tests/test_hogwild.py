@@ -26,7 +26,8 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["hogwild"] is True and metrics["epochs"][0]["models_averaged"] == 1
     words, vectors = read_vectors(str(out))
-    schedule = training.Schedule(metrics["config"]["alpha"], metrics["config"]["min_alpha"], epochs=1)
+    config = metrics["config"]
+    schedule = training.Schedule(config["alpha"], config["min_alpha"], epochs=1, objective=config["objective"])
     tuples = [str(out / "tuples" / "epoch=1" / part_name(p)) for p in (0, 1)]
     total = sum(storage.num_rows(t) for t in tuples)
     diffs = []
