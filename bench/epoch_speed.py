@@ -5,11 +5,12 @@
 TOKENS is one tokenized sentence per line (``bench/compare.py`` writes one; ``--copies N``
 concatenates N copies of it first, to reach a corpus of tens of millions of words). Each
 system runs in its own process, interleaved per repetition, with the same hyperparameters as
-``bench/compare.py``. An epoch's words/s is the corpus's words divided by the epoch's wall
-time: ours from metrics.json (tuple generation and training, every round's averaging
-included); gensim's (``corpus_file`` mode, the fastest it has) timed by a callback from the
-start to the end of each epoch. Start-up, vocabulary and export are left out on both sides:
-``bench/compare.py`` measures those end to end.
+``bench/compare.py``. An epoch's words/s is the corpus's raw words (out-of-vocabulary ones
+included, as gensim counts them) divided by the epoch's wall time: ours from metrics.json
+(tuple generation and training, every round's averaging included); gensim's (``corpus_file``
+mode, the fastest it has) timed by a callback from the start to the end of each epoch.
+Start-up, vocabulary and export are left out on both sides: ``bench/compare.py`` measures
+those end to end.
 """
 
 from __future__ import annotations
@@ -62,8 +63,14 @@ def run_ours(tokens: Path, work: Path, args: argparse.Namespace) -> dict[str, An
     if r.returncode != 0:
         sys.exit(f"w2v-spark failed (exit {r.returncode}); see {work / 'ours.log'}")
     metrics = json.loads((out / "metrics.json").read_text())
-    words = metrics["corpus"]["words"]
+    # the corpus's raw words, as gensim counts them (metrics.json counts the in-vocabulary ones)
+    words = raw_words(tokens)
     return {"words": words, "epoch_seconds": [e["seconds"] for e in metrics["epochs"]], "stages": metrics["stages"]}
+
+
+def raw_words(tokens: Path) -> int:
+    with tokens.open(encoding="utf-8") as fh:
+        return sum(len(line.split()) for line in fh)
 
 
 def run_gensim(tokens: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
