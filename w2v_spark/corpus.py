@@ -63,9 +63,9 @@ def encode(tokens: DataFrame, vocab_file: str) -> DataFrame:
             offsets = np.zeros(len(lists) + 1, dtype=np.int32)
             np.cumsum(lengths, out=offsets[1:])
             values = pc.drop_null(ids).cast(pa.int32())
-            out = pa.ListArray.from_arrays(pa.array(offsets), values)
+            encoded = pa.ListArray.from_arrays(pa.array(offsets), values)
             keep = lengths > 0
-            yield pa.RecordBatch.from_arrays([out.filter(pa.array(keep))], names=["ids"])
+            yield pa.RecordBatch.from_arrays([encoded.filter(pa.array(keep))], names=["ids"])
 
     return tokens.mapInArrow(encode_batches, "ids array<int>")
 
@@ -99,7 +99,7 @@ class ShardStats:
 
 def write_corpus(sharded: DataFrame, corpus_dir: str) -> list[ShardStats]:
     """Write each shard of ``shard()``'s output to ``corpus_dir/part-NNNNN.parquet``."""
-    out = storage.normalize(corpus_dir)
+    root = storage.normalize(corpus_dir)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         stats: dict[int, list[int]] = {}
@@ -114,7 +114,7 @@ def write_corpus(sharded: DataFrame, corpus_dir: str) -> list[ShardStats]:
                     s = int(shard_ids[lo])
                     if s != current:
                         open_shard.close()
-                        sink = open_shard.enter_context(storage.atomic_output(storage.join(out, part_name(s))))
+                        sink = open_shard.enter_context(storage.atomic_output(storage.join(root, part_name(s))))
                         writer = open_shard.enter_context(
                             pq.ParquetWriter(sink, CORPUS_ARROW_SCHEMA, **PARQUET_OPTIONS)
                         )

@@ -67,7 +67,7 @@ class Schedule:
 
 
 @dataclass
-class ShardStats:
+class ShardResult:
     """What a training task reports besides its deltas (which it writes to a file)."""
 
     shard: int
@@ -76,9 +76,9 @@ class ShardStats:
     seconds: float = 0.0  # the task's time and its kernel time, for profiling
     kernel_seconds: float = 0.0
 
-    def plus(self, other: ShardStats) -> ShardStats:
+    def plus(self, other: ShardResult) -> ShardResult:
         """These statistics with another segment's of the same shard added."""
-        return ShardStats(
+        return ShardResult(
             self.shard,
             self.loss + other.loss,
             self.examples + other.examples,
@@ -153,7 +153,7 @@ def train_shard(  # noqa: PLR0913  (the keyword-only rest says where in a round;
     counter: progress.Counter | None = None,
     rows: tuple[int, int] | None = None,
     segments: Segments | None = None,
-) -> ShardStats:
+) -> ShardResult:
     """SGD on (emb, theta), in place, over round ``sync`` of ``syncs`` of one tuples file (its rows
     n*sync/syncs up to n*(sync+1)/syncs), or over ``rows`` (start, stop) when given. Training in
     place keeps one copy of the model per task.
@@ -191,7 +191,7 @@ def train_shard(  # noqa: PLR0913  (the keyword-only rest says where in a round;
         done += len(batch)
         if counter is not None:
             counter.add(len(batch))
-    return ShardStats(shard, loss, examples, time.perf_counter() - started, kernel_seconds)
+    return ShardResult(shard, loss, examples, time.perf_counter() - started, kernel_seconds)
 
 
 def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) ->
     # one pass over each shard's row groups for the whole round, however many meetings cut it
     passes = {s: Segments(files[s], sizes[s], cuts[s][0], cuts[s][-1]) for s in own}
     counters = {s: progress.Counter(progress_dir(rnd.round_dir), s) for s in own}
-    stats = {s: ShardStats(s, 0.0, 0) for s in own}
+    stats = {s: ShardResult(s, 0.0, 0) for s in own}
     points = rnd.hot.points(rnd.sync, rnd.syncs) if rnd.hot else []
     for i in range(len(points) + 1):
         for s in own:
@@ -231,7 +231,7 @@ def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) ->
 
 
 def _finish_shard(
-    rnd: Round, shard: int, model: ShardModel, stats: ShardStats, counter: progress.Counter
+    rnd: Round, shard: int, model: ShardModel, stats: ShardResult, counter: progress.Counter
 ) -> dict[str, Any]:
     """Write one shard's deltas; its statistics as a small dict."""
     counter.flush()

@@ -184,14 +184,14 @@ def generate_epoch(
     """One Spark task per shard writes ``tuples_dir/epoch=E/part-NNNNN.parquet``; returns their stats."""
     present = {s.shard for s in shards if s.sentences}
     corpus = storage.normalize(corpus_dir)
-    out = storage.join(tuples_dir, f"epoch={epoch}")
-    counters = storage.join(out, "_progress")  # Spark's readers skip _-prefixed names
-    storage.delete_dir(out)
+    epoch_out = epoch_dir(tuples_dir, epoch)
+    counters = storage.join(epoch_out, "_progress")  # Spark's readers skip _-prefixed names
+    storage.delete_dir(epoch_out)
 
     def work(p: int) -> dict[str, Any]:
         src = storage.join(corpus, part_name(p)) if p in present else None
         counter = progress.Counter(counters, p)
-        stats = generate_shard(src, storage.join(out, part_name(p)), params, epoch, p, counter)
+        stats = generate_shard(src, storage.join(epoch_out, part_name(p)), params, epoch, p, counter)
         return dataclasses.asdict(stats)
 
     words = sum(s.words for s in shards)
