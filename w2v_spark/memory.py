@@ -100,7 +100,7 @@ def gib(n: float) -> str:
 
 
 # What a Python worker holds besides the model (interpreter, numpy, pyarrow, numba, a row
-# group of tuples); measured peaks of workers on small models: 380-440 MiB, so 512 MiB.
+# group of tuples): the peaks of workers training small models stay below this (docs/scaling.md).
 WORKER_BASE = 512 << 20
 
 

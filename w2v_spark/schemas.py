@@ -32,9 +32,9 @@ CORPUS_ARROW_SCHEMA = pa.schema([("seq", pa.int64()), ("ids", pa.list_(pa.int32(
 #                embeddings are trained; packed first, then -1 up to 2 * window columns
 #   negative_1 .. negative_k  int32  noise ids shared by the row's pairs, none within `window`
 #                positions of any of its contexts; label 0 with every context
-# Flat, non-nullable int32 columns, uncompressed, no dictionary: measured on 7.4M rows, a
-# list<int32> negatives column took 0.74 s to write and 0.37 s to read back into numpy, these
-# columns 0.19 s and 0.12 s (nested columns need repetition levels); the files are transient.
+# Flat, non-nullable int32 columns, uncompressed, no dictionary: a list<int32> column wrote and
+# read back several times slower (nested columns need repetition levels), and the files are
+# transient (README, "Tuple schema").
 
 
 # The seed's literal training examples, from explode_triples(): words as strings.

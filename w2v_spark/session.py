@@ -25,8 +25,8 @@ DEFAULT_SPARK_CONF: dict[str, str] = {
 }
 
 # Local mode only, where this process launches the JVM that does all the work. The throughput
-# collector suits a batch job on few cores better than the default G1 (measured on 2 cores:
-# Spark start-up plus the vocabulary pass, median of 4, 16.9 s instead of 18.8 s). Under
+# collector suits a batch job on few cores better than the default G1 (it measured faster for
+# Spark start-up plus the vocabulary pass on 2 cores). Under
 # spark-submit the JVM is already running; cluster settings belong in the submit command.
 LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",

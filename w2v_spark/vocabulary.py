@@ -67,8 +67,8 @@ def build_vocabulary(tokens: DataFrame, min_count: int, max_vocab_size: int = 0)
     counts = count_words(tokens, min_count)
     if max_vocab_size:  # a single-stage top-K in Spark, so only the kept words travel
         counts = counts.orderBy(F.desc("count"), F.asc("word")).limit(max_vocab_size)
-    # Sorting on the driver: a Spark orderBy costs a sampling job and a shuffle (measured: 1-2 s
-    # on a fresh JVM) for a table that is collected anyway. Arrow compares strings as UTF-8
+    # Sorting on the driver: a Spark orderBy costs a sampling job and a shuffle (seconds on a
+    # fresh JVM) for a table that is collected anyway. Arrow compares strings as UTF-8
     # bytes, which is Spark's order and Unicode code point order.
     table = counts.toArrow()
     table = table.take(pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]))
