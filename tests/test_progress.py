@@ -11,7 +11,7 @@ from tests.helpers import SMALL, w2v
 from w2v_spark import progress
 
 LINE = re.compile(
-    r"^(\S+ \S+) INFO w2v_spark: EPOCH (\d+) - PROGRESS: at (\d+\.\d)% of pairs, [\d,]+ words/s, ETA \S+$"
+    r"^(\S+ \S+) INFO w2v_spark: EPOCH (\d+) - PROGRESS: at (\d+\.\d)% of (?:pairs|windows), [\d,]+ words/s, ETA \S+$"
 )
 
 

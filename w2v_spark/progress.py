@@ -3,7 +3,7 @@
 Spark Connect has no status tracker, and a training epoch over 100M tokens takes minutes, so
 every task of a long stage writes how far it is (one number in ``DIR/part-NNNNN``, rewritten
 at most once a second) and a driver thread sums them every ``report_delay`` seconds into a
-line in gensim's manner: ``EPOCH 2 - PROGRESS: at 40.0% of pairs, 310,000 words/s, ETA 1m40s``.
+line in gensim's manner: ``EPOCH 2 - PROGRESS: at 40.0% of windows, 310,000 words/s, ETA 1m40s``.
 The files are tiny and live in the run's working directory, which the driver and every
 executor see.
 """
