@@ -1,14 +1,29 @@
-"""Why numba: the SGNS update on the same pairs, one core, compiled kernel vs vectorized numpy.
+"""Kernel speed on one core: why numba, and both of our kernels against gensim's.
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python bench/kernel_speed.py
+    OMP_NUM_THREADS=1 python bench/kernel_speed.py --tokens tokens.txt --words 2000000 [--json out.json]
 
-The numpy version is the best plain-numpy formulation we know (minibatches of 1024 pairs,
-einsum for the scores, np.add.at for the scattered updates). Prints pairs/s (median of 3).
+Without ``--tokens``: the per-pair SGNS update on the same random pairs, the compiled kernel
+against the best plain-numpy formulation we know (minibatches of 1024 pairs, einsum for the
+scores, np.add.at for the scattered updates); pairs/s, median of 3.
+
+With ``--tokens``: one pass over the same sentences (the file's first ``--words`` words, one
+sentence per line as bench/compare.py writes them; window 5, 5 negatives, sample 1e-3,
+min_count 5, d=100) by our per-pair kernel, our window-batched kernel and gensim's
+``train_batch_sg`` (its Cython skip-gram routine, called on jobs of at most 10,000 words as
+its worker threads call it). gensim draws windows, subsampling and negatives inside the
+routine, so the like-for-like figure is words/s of generation plus SGD; ours also report
+pairs/s of SGD alone. Median of 3, one core.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +53,79 @@ def numpy_sgd(
         np.add.at(out, w.ravel(), (g[:, :, None] * ec[:, None, :]).reshape(-1, emb.shape[1]))
 
 
+def gensim_words_per_s(path: str, words: int) -> tuple[float, int]:
+    """gensim's train_batch_sg over the first ``words`` words, one thread: (words/s, words)."""
+    from gensim.models import Word2Vec
+    from gensim.models.word2vec_inner import train_batch_sg
+
+    lines: list[list[str]] = []
+    total = 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            lines.append(line.split())
+            total += len(lines[-1])
+            if total >= words:
+                break
+    times = []
+    for _ in range(3):
+        model = Word2Vec(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, sg=1, workers=1, seed=1)
+        model.build_vocab(lines)
+        work, _ = model._get_thread_working_mem()
+        jobs, job, size = [], [], 0
+        for sentence in lines:  # gensim's jobs: at most 10,000 words each
+            if size + len(sentence) > 10_000 and job:
+                jobs.append(job)
+                job, size = [], 0
+            job.append(sentence[:10_000])
+            size += len(job[-1])
+        jobs.append(job)
+        t = time.perf_counter()
+        for job in jobs:
+            train_batch_sg(model, job, 0.025, work, False)
+        times.append(time.perf_counter() - t)
+    return total / float(np.median(times)), total
+
+
+def against_gensim(path: str, words: int) -> dict[str, Any]:
+    """Our two kernels (generation + SGD) and gensim's routine on the same sentences, one core."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from window_kernel import generate, sentences, train
+
+    ids, offsets, counts = sentences(path, words)
+    report: dict[str, Any] = {"corpus": path, "words": words, "vocab": len(counts)}
+    for windows in (False, True):
+        small = generate(ids[:2000], offsets[offsets <= 2000], counts, windows)[0]  # compile
+        train(len(counts), small, windows)
+        gen, sgd, pairs = [], [], 0
+        for _ in range(3):
+            data, g = generate(ids, offsets, counts, windows)
+            s, pairs = train(len(counts), data, windows)
+            gen.append(g)
+            sgd.append(s)
+        g_s, s_s = float(np.median(gen)), float(np.median(sgd))
+        report["windows (shared negatives)" if windows else "pairs (word2vec)"] = {
+            "pairs": pairs,
+            "sgd_pairs_per_s": pairs / s_s,
+            "words_per_s": words / (g_s + s_s),
+        }
+    g_words, total = gensim_words_per_s(path, words)
+    report["gensim train_batch_sg"] = {"words_per_s": g_words, "words": total}
+    return report
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", help="a tokens file: compare our kernels with gensim's on its sentences")
+    ap.add_argument("--words", type=int, default=2_000_000)
+    ap.add_argument("--json", help="also write the report here")
+    args = ap.parse_args()
+    if args.tokens:
+        report = against_gensim(args.tokens, args.words)
+        text = json.dumps(report, indent=1)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(text + "\n")
+        return
     rng = np.random.default_rng(0)
     p = 1.0 / np.arange(1, V + 1) ** 0.75
     p /= p.sum()

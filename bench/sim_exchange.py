@@ -6,11 +6,13 @@
 Each epoch's tuples (one shard's file, shuffled sentences and pairs) are cut into P contiguous
 slices, one per simulated shard, so every rule sees exactly the tuples the one-model run trained
 on, in the same order: the comparison with ``--shards 1`` is paired. Every shard trains its own
-copy with the job's kernel and learning-rate schedule (at ``--multiple`` times the rate,
-default P^(5/6)); ``--meets`` times per epoch, at equal row counts, the first ``--hot`` rows (ids
+copy with the job's kernel for the run's ``--objective`` (the window-batched one by default)
+and its learning-rate schedule (at ``--multiple`` times the rate, default P^(5/6), or one
+multiple per epoch with ``--epoch-multiples``; with ``--shards 1`` a multiple trains one model
+at that rate); ``--meets`` times per epoch, at equal row counts, the first ``--hot`` rows (ids
 follow descending count, so these are the most frequent words) of E and Theta are averaged
 across the copies (0: none; -1: every row); at the end of every epoch every row is averaged, as
-the job does. No Spark: the kernel and the files are the job's, the scheduling is sequential.
+the job does (``--ruler``: pWord2Vec's doubling schedule, as the job's meetings). No Spark: the kernel and the files are the job's, the scheduling is sequential.
 Prints one JSON line per configuration with gensim's evaluators' scores.
 """
 
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,37 +34,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import evaluate
 
-from w2v_spark import blocks, kernels
+from w2v_spark import blocks, objectives
 from w2v_spark.blocks import ModelShape
 from w2v_spark.training import learning_rate
 
 CHUNK = 65_536  # rows per kernel call, about a row group, as the job's tasks stream them
 
 
-def load_epoch(run: Path, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    t = pq.read_table(run / "tuples" / f"epoch={epoch}" / "part-00000.parquet")
-    cols = [t.column(j).to_numpy() for j in range(t.num_columns)]
-    return (
-        np.ascontiguousarray(cols[0]),
-        np.ascontiguousarray(cols[1]),
-        np.ascontiguousarray(np.stack(cols[2:])),
-    )
+def load_epoch(run: Path, epoch: int) -> pa.Table:
+    return pq.read_table(run / "tuples" / f"epoch={epoch}" / "part-00000.parquet").combine_chunks()
 
 
 def train_slice(
-    emb: np.ndarray, theta: np.ndarray, data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    emb: np.ndarray, theta: np.ndarray, data: pa.Table, objective: str,
     lo: int, hi: int, n: int, shard_lo: int, epoch: int, epochs: int, scale: float,
 ) -> float:  # fmt: skip
     """Rows lo..hi of the epoch, which belong to a shard whose rows start at shard_lo and number n."""
     alpha, min_alpha = 0.025, 0.0001
     drop = scale * (alpha - min_alpha) / max(n, 1) / epochs
     loss = 0.0
-    c, t, neg = data
+    obj = objectives.get(objective)
     for s in range(lo, hi, CHUNK):
         e = min(hi, s + CHUNK)
         progress = (epoch - 1 + (s - shard_lo) / max(n, 1)) / epochs
         lr0 = scale * learning_rate(alpha, min_alpha, progress)
-        loss += kernels.sgd_step(emb, theta, c[s:e], t[s:e], neg[:, s:e], lr0, -drop)
+        loss += obj.train(data.slice(s, e - s), emb, theta, lr0, -drop)[0]
     return loss
 
 
@@ -78,14 +75,15 @@ def simulate(run: Path, shape: ModelShape, words: list[str], args: argparse.Name
         data = load_epoch(run, epoch)
         base_e, base_t = embs[0].copy(), thetas[0].copy()
         hot_e, hot_t = embs[0, : max(hot, 0)].copy(), thetas[0, : max(hot, 0)].copy()
-        total = len(data[0])
+        total = data.num_rows
         bounds = [total * i // p for i in range(p + 1)]
         j_count = meets[min(epoch, len(meets)) - 1]
         for j in range(j_count):
             for s in range(p):
                 lo, n = bounds[s], bounds[s + 1] - bounds[s]
                 a, b = lo + n * j // j_count, lo + n * (j + 1) // j_count
-                loss += train_slice(embs[s], thetas[s], data, a, b, n, lo, epoch, args.epochs, multiple)
+                m_e = float(args.epoch_multiples.split(",")[epoch - 1]) if args.epoch_multiples else multiple
+                loss += train_slice(embs[s], thetas[s], data, args.objective, a, b, n, lo, epoch, args.epochs, m_e)
             rows = shape.vocab_size if (hot < 0 or j == j_count - 1) else hot
             if args.ruler and 0 < rows < shape.vocab_size:
                 rows = min(shape.vocab_size, hot * ((j + 1) & -(j + 1)))  # pWord2Vec: x2 every other meeting
@@ -118,9 +116,11 @@ def main() -> None:
                     "(the last repeats); repeat the flag to try several")  # fmt: skip
     ap.add_argument("--hot", default="0", help="comma-separated hot-row counts to try (-1: every row)")
     ap.add_argument("--multiple", default="", help="comma-separated rate multiples (default P^(5/6))")
+    ap.add_argument("--epoch-multiples", default="", help="multiple per epoch, comma-separated")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--tag", default="")
+    ap.add_argument("--objective", default="batch_negative_sampling", help="the run's --objective (its tuples' layout)")
     ap.add_argument("--ruler", action="store_true", help="meeting j averages hot x (largest power of 2 dividing j)")
     ap.add_argument("--hot-gain", type=float, default=1.0, help="at meetings, hot rows step this x the mean delta")
     ap.add_argument("--cold-gain", type=float, default=1.0, help="at epoch ends, other rows step this x the mean")
@@ -133,10 +133,11 @@ def main() -> None:
         for hot in [int(x) for x in args.hot.split(",")]:
             for m in multiples:
                 started = time.perf_counter()
-                r = simulate(args.run, shape, words, args, meets, hot, m if args.shards > 1 else 1.0)
+                r = simulate(args.run, shape, words, args, meets, hot, m if (args.shards > 1 or args.multiple) else 1.0)
                 record = {
-                    "tag": args.tag, "seed": args.seed, "shards": args.shards, "meets": meets_s, "hot": hot,
-                    "ruler": args.ruler, "multiple": round(m, 3), "cold_gain": args.cold_gain,
+                    "tag": args.tag, "objective": args.objective, "seed": args.seed, "shards": args.shards,
+                    "meets": meets_s, "hot": hot,
+                    "ruler": args.ruler, "multiple": args.epoch_multiples or round(m, 3), "cold_gain": args.cold_gain,
                     "hot_gain": args.hot_gain, "analogy": round(100 * r["analogy_accuracy"], 2),
                     "wordsim": round(r["wordsim_spearman"], 4), "loss": round(r["loss"], 1),
                     "seconds": round(time.perf_counter() - started, 1),
