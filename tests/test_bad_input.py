@@ -42,6 +42,16 @@ def test_unusable_input_is_refused_in_one_line(tmp_path, content, extra, message
     assert not out.exists() and not Path(str(out) + ".inprogress").exists()  # nothing left to trip over
 
 
+def test_a_diverging_run_fails_in_one_line_and_leaves_nothing(tmp_path):
+    """A learning rate far too large blows the loss up in the first epoch: the job stops there,
+    names the cause and the fix, and marks nothing complete (no vectors of noise)."""
+    out = tmp_path / "out"
+    r = w2v("train", "--input", str(SAMPLE), "--output", str(out), "--epochs", "2", "--alpha", "20", timeout=300)
+    _one_line_error(r, 1, "training diverged in epoch 1 (mean loss")
+    assert "lower --alpha or train fewer shards (--partitions)" in r.stderr
+    assert not out.exists() and not Path(str(out) + ".inprogress").exists()
+
+
 def test_awkward_but_valid_input_trains(tmp_path):
     d = tmp_path / "corpus"
     d.mkdir()

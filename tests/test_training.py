@@ -131,6 +131,8 @@ def test_shard_learning_rate_multiple():
     assert training.shard_lr_scale(1) == 1.0  # one shard trains exactly as one machine
     assert training.shard_lr_scale(8) == pytest.approx(8 ** (5 / 6))  # between the mean's 1 and the sum's 8
     assert 1.7 < training.shard_lr_scale(2) < 1.8
+    # beyond 16 models a copy's step stops growing (larger multiples diverged)
+    assert training.shard_lr_scale(32) == training.shard_lr_scale(16) == pytest.approx(16 ** (5 / 6))
 
 
 def _add_to_shared_copy(local: str, model: str, row: int, value: float) -> None:

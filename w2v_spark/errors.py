@@ -11,3 +11,7 @@ class ConfigError(W2VError, ValueError):
 
 class DataError(W2VError):
     """The input cannot train a model (empty corpus, vocabulary too small, ...)."""
+
+
+class TrainingError(W2VError):
+    """Training went wrong in a way the settings can fix (the loss diverged)."""

@@ -8,6 +8,7 @@ live in kernels.py (no Spark); only :meth:`Objective.pairs`, for inspecting tupl
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -50,6 +51,10 @@ class Objective(ABC):
     def rejection_span(self, window: int) -> int:
         """At most how many words a negative's draw rejects (those around its pair's context)."""
         return 2 * window + 1
+
+    def untrained_loss(self, negative: int, vocab_size: int) -> float:
+        """Loss per example of a model whose scores are all 0 (Θ starts at 0): k + 1 sigmoids of 0."""
+        return (negative + 1) * math.log(2)
 
     @abstractmethod
     def rows_needed(self, longest: int, window: int) -> int:
@@ -142,6 +147,9 @@ class Softmax(NegativeSampling):
     uses_negatives = False
     # Measured in bench/objectives.py: hundreds of times slower than negative sampling at 10,000 words.
     max_vocab = 20_000
+
+    def untrained_loss(self, negative: int, vocab_size: int) -> float:
+        return math.log(max(vocab_size, 2))  # a uniform distribution over the vocabulary
 
     def train(self, batch: pa.Table, emb: np.ndarray, theta: np.ndarray, lr0: float, step: float) -> tuple[float, int]:
         centers, targets = batch.column(0).to_numpy(), batch.column(1).to_numpy()

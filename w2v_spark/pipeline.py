@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import logging
+import math
 import os
 import re
 import tempfile
@@ -38,7 +39,7 @@ from w2v_spark import (
 from w2v_spark.blocks import ModelShape
 from w2v_spark.config import TrainConfig
 from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
-from w2v_spark.errors import ConfigError, DataError
+from w2v_spark.errors import ConfigError, DataError, TrainingError
 from w2v_spark.exchange import Exchange, HotSync
 from w2v_spark.exchange import get as get_exchange
 from w2v_spark.metrics import EpochRecord, Peaks, RunMetrics
@@ -405,6 +406,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     setup = _EpochSetup(exchange, hot, round_tasks, params, tables_bytes, schedule, uuid.uuid4().hex)
     for epoch in range(len(epochs) + 1, cfg.epochs + 1):
         record, model_dir = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
+        check_converging(record, cfg, shape.vocab_size)
         epochs.append(record)
         if cfg.keep_checkpoints:
             state = {
@@ -415,6 +417,23 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
             model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
     exchange.finish(job.spark, setup.run_id, cfg.shards)
     return model_dir
+
+
+def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> None:
+    """Refuse a model whose loss blew up, before it is checkpointed or exported.
+
+    A loss that is not finite or above ten times an untrained model's (``untrained_loss``)
+    means SGD diverged and the vectors are noise: a learning rate too large for the corpus, or
+    too many shards each stepping at the multiple (docs/averaging-experiments.md, "Decisions").
+    """
+    untrained = objectives.get(cfg.objective).untrained_loss(cfg.negative, vocab_size)
+    if math.isfinite(record.loss) and record.loss <= 10 * untrained:
+        return
+    raise TrainingError(
+        f"training diverged in epoch {record.epoch} (mean loss {record.loss:.3g} per example, an untrained "
+        f"model's is {untrained:.2f}) with {cfg.shards} shard(s) each at {record.lr_multiple:.2f} times "
+        f"--alpha {cfg.alpha}; lower --alpha or train fewer shards (--partitions)"
+    )
 
 
 def _train_epoch(

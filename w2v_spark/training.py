@@ -16,7 +16,8 @@ the rate, averaged, move it exactly as far as one machine over all the data, wit
 noise; where a row saturates (a frequent word reaching its optimum within a shard), each shard
 stops at the optimum and the average stays there instead of overshooting, as summing would.
 But a shard at P times the rate also drifts further within a round, so the multiple is
-P^(5/6), which measured best among the rules tried (``shard_lr_scale``;
+P^(5/6), which measured best among the rules tried, and it stops growing at 16 models, where
+a copy's steps become large enough to diverge (``shard_lr_scale``;
 docs/averaging-experiments.md has the runs).
 """
 
@@ -46,9 +47,16 @@ def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int
     tasks.run_tasks(spark, shape.blocks, work)
 
 
+# Beyond this many models the multiple stops growing: a copy stepping at more than 16^(5/6)
+# (about 10) times the rate diverged on the benchmark corpus (docs/averaging-experiments.md,
+# section 14), and a diverged run's vectors are noise.
+MAX_MULTIPLE_MODELS = 16
+
+
 def shard_lr_scale(models: int) -> float:
-    """The multiple of the learning rate every shard trains at: P^(5/6), 1 for one shard."""
-    return float(np.power(float(models), 5.0 / 6.0))
+    """The multiple of the learning rate every shard trains at: P^(5/6) for P models up to 16,
+    16^(5/6) beyond; 1 for one shard."""
+    return float(np.power(float(min(models, MAX_MULTIPLE_MODELS)), 5.0 / 6.0))
 
 
 def learning_rate(alpha: float, min_alpha: float, progress: float) -> float:
