@@ -12,8 +12,9 @@ multiple per epoch with ``--epoch-multiples``; with ``--shards 1`` a multiple tr
 at that rate); ``--meets`` times per epoch, at equal row counts, the first ``--hot`` rows (ids
 follow descending count, so these are the most frequent words) of E and Theta are averaged
 across the copies (0: none; -1: every row); at the end of every epoch every row is averaged, as
-the job does (``--ruler``: pWord2Vec's doubling schedule, as the job's meetings). No Spark: the kernel and the files are the job's, the scheduling is sequential.
-Prints one JSON line per configuration with gensim's evaluators' scores.
+the job does (``--ruler``: pWord2Vec's doubling schedule, as the job's meetings). No Spark:
+the kernel and the files are the job's, the scheduling is sequential. Prints one JSON line
+per configuration with gensim's evaluators' scores.
 """
 
 from __future__ import annotations
