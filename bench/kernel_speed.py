@@ -53,19 +53,12 @@ def numpy_sgd(
         np.add.at(out, w.ravel(), (g[:, :, None] * ec[:, None, :]).reshape(-1, emb.shape[1]))
 
 
-def gensim_words_per_s(path: str, words: int) -> tuple[float, int]:
-    """gensim's train_batch_sg over the first ``words`` words, one thread: (words/s, words)."""
+def gensim_words_per_s(lines: list[list[str]]) -> tuple[float, int]:
+    """gensim's train_batch_sg over these sentences, one thread: (words/s, words)."""
     from gensim.models import Word2Vec
     from gensim.models.word2vec_inner import train_batch_sg
 
-    lines: list[list[str]] = []
-    total = 0
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            lines.append(line.split())
-            total += len(lines[-1])
-            if total >= words:
-                break
+    total = sum(len(line) for line in lines)
     times = []
     for _ in range(3):
         model = Word2Vec(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, sg=1, workers=1, seed=1)
@@ -89,26 +82,12 @@ def gensim_words_per_s(path: str, words: int) -> tuple[float, int]:
 def against_gensim(path: str, words: int) -> dict[str, Any]:
     """Our two kernels (generation + SGD) and gensim's routine on the same sentences, one core."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from window_kernel import generate, sentences, train
+    from window_kernel import read_lines, sentences, time_kernels
 
     ids, offsets, counts = sentences(path, words)
     report: dict[str, Any] = {"corpus": path, "words": words, "vocab": len(counts)}
-    for windows in (False, True):
-        small = generate(ids[:2000], offsets[offsets <= 2000], counts, windows)[0]  # compile
-        train(len(counts), small, windows)
-        gen, sgd, pairs = [], [], 0
-        for _ in range(3):
-            data, g = generate(ids, offsets, counts, windows)
-            s, pairs = train(len(counts), data, windows)
-            gen.append(g)
-            sgd.append(s)
-        g_s, s_s = float(np.median(gen)), float(np.median(sgd))
-        report["windows (shared negatives)" if windows else "pairs (word2vec)"] = {
-            "pairs": pairs,
-            "sgd_pairs_per_s": pairs / s_s,
-            "words_per_s": words / (g_s + s_s),
-        }
-    g_words, total = gensim_words_per_s(path, words)
+    report.update(time_kernels(ids, offsets, counts, words))
+    g_words, total = gensim_words_per_s(read_lines(path, words))
     report["gensim train_batch_sg"] = {"words_per_s": g_words, "words": total}
     return report
 

@@ -29,6 +29,19 @@ from w2v_spark.vocabulary import keep_probabilities, noise_distribution
 WINDOW, K, D = 5, 5, 100
 
 
+def read_lines(path: str, words: int) -> list[list[str]]:
+    """The file's first sentences (one per line), up to the first that reaches ``words`` words."""
+    lines: list[list[str]] = []
+    total = 0
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            lines.append(line.split())
+            total += len(lines[-1])
+            if total >= words:
+                break
+    return lines
+
+
 def sentences(path: str | None, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, offsets, counts) of at most ``words`` words, ids by descending count, min_count 5."""
     if path is None:
@@ -37,13 +50,7 @@ def sentences(path: str | None, words: int) -> tuple[np.ndarray, np.ndarray, np.
         ids = rng.choice(30_000, words, p=p / p.sum()).astype(np.int32)
         offsets = np.arange(0, words + 1, 20, dtype=np.int64)
         return ids, offsets, np.bincount(ids, minlength=30_000).astype(np.int64)
-    lines, total = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            lines.append(line.split())
-            total += len(lines[-1])
-            if total >= words:
-                break
+    lines = read_lines(path, words)
     counts = Counter(w for line in lines for w in line)
     vocab = [w for w, c in counts.most_common() if c >= 5]
     index = {w: i for i, w in enumerate(vocab)}
@@ -88,6 +95,29 @@ def train(vocab: int, data: tuple, windows: bool) -> tuple[float, int]:
         kernels.sgd_step(emb, theta, *data, 0.025, 0.0)
         pairs = len(data[0])
     return time.perf_counter() - t, int(pairs)
+
+
+def time_kernels(ids: np.ndarray, offsets: np.ndarray, counts: np.ndarray, words: int) -> dict[str, dict[str, float]]:
+    """Both kernels on the same sentences, one core, medians of 3: pairs/s of generation and of
+    SGD, and ``words`` per second of both together."""
+    report: dict[str, dict[str, float]] = {}
+    for windows in (False, True):
+        small = generate(ids[:2000], offsets[offsets <= 2000], counts, windows)[0]  # compile
+        train(len(counts), small, windows)
+        gen, sgd, pairs = [], [], 0
+        for _ in range(3):
+            data, g = generate(ids, offsets, counts, windows)
+            s, pairs = train(len(counts), data, windows)
+            gen.append(g)
+            sgd.append(s)
+        g_s, s_s = float(np.median(gen)), float(np.median(sgd))
+        report["windows (shared negatives)" if windows else "pairs (word2vec)"] = {
+            "pairs": pairs,
+            "generate_pairs_per_s": pairs / g_s,
+            "sgd_pairs_per_s": pairs / s_s,
+            "words_per_s": words / (g_s + s_s),
+        }
+    return report
 
 
 def quality(path: str, windows: bool, seed: int, epochs: int = 5) -> dict[str, float]:
@@ -138,22 +168,7 @@ def main() -> None:
                 print(json.dumps({"corpus": args.tokens, **run}), flush=True)
         return
     ids, offsets, counts = sentences(args.tokens, args.words)
-    report: dict[str, dict[str, float]] = {}
-    for windows in (False, True):
-        small = generate(ids[:2000], offsets[offsets <= 2000], counts, windows)[0]  # compile
-        train(len(counts), small, windows)
-        gen, train_s, pairs = [], [], 0
-        for _ in range(3):
-            data, g = generate(ids, offsets, counts, windows)
-            s, pairs = train(len(counts), data, windows)
-            gen.append(g)
-            train_s.append(s)
-        name = "windows (shared negatives)" if windows else "pairs (word2vec)"
-        report[name] = {
-            "pairs": pairs,
-            "generate_pairs_per_s": pairs / float(np.median(gen)),
-            "sgd_pairs_per_s": pairs / float(np.median(train_s)),
-        }
+    report = time_kernels(ids, offsets, counts, len(ids))
     print(json.dumps({"words": len(ids), "vocab": len(counts), **report}, indent=1))
 
 
