@@ -64,7 +64,9 @@ def gensim_words_per_s(lines: list[list[str]]) -> tuple[float, int]:
         model = Word2Vec(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, sg=1, workers=1, seed=1)
         model.build_vocab(lines)
         work, _ = model._get_thread_working_mem()
-        jobs, job, size = [], [], 0
+        jobs: list[list[list[str]]] = []
+        job: list[list[str]] = []
+        size = 0
         for sentence in lines:  # gensim's jobs: at most 10,000 words each
             if size + len(sentence) > 10_000 and job:
                 jobs.append(job)
