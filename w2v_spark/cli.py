@@ -164,20 +164,24 @@ def train(ns: argparse.Namespace) -> int:
 
     import threading
 
-    from w2v_spark import kernels
+    from w2v_spark import jvmcache, kernels
     from w2v_spark.pipeline import read_corpus, run
-    from w2v_spark.session import start_session
+    from w2v_spark.session import effective_master, start_session
 
     threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
+    classes = jvmcache.plan(effective_master(cfg.master, cfg.remote), cfg.remote, dict(cfg.spark_conf))
     # Spark's own WARN lines carry a full JVM and Python trace for every failed task attempt;
     # the CLI reports a failure in one line instead. --log-level DEBUG shows Spark's logs again.
-    spark = start_session(
-        cfg.master, cfg.spark_conf, cfg.remote, "WARN" if log.getEffectiveLevel() <= logging.DEBUG else "FATAL"
-    )
+    level = "WARN" if log.getEffectiveLevel() <= logging.DEBUG else "FATAL"
+    spark = start_session(cfg.master, cfg.spark_conf, cfg.remote, level, classes)
+    succeeded = False
     try:
         run(cfg, spark, read_corpus(spark, cfg), started=_STARTED)
+        succeeded = True
     finally:
         spark.stop()
+        if classes is not None:
+            classes.finish(succeeded)
     return 0
 
 

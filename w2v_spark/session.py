@@ -9,6 +9,7 @@ import warnings
 from pyspark.sql import SparkSession
 
 from w2v_spark.errors import ConfigError
+from w2v_spark.jvmcache import ClassArchive
 
 # Settings that suit this job everywhere; user settings ([spark] table, --conf) override them.
 DEFAULT_SPARK_CONF: dict[str, str] = {
@@ -52,8 +53,17 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def effective_master(master: str, remote: str) -> str:
+    """The master a classic session gets: ``master``, else spark-submit's (""), else local[*]."""
+    return master or ("" if under_spark_submit() or remote else "local[*]")
+
+
 def start_session(
-    master: str = "", spark_conf: tuple[tuple[str, str], ...] = (), remote: str = "", log_level: str = "FATAL"
+    master: str = "",
+    spark_conf: tuple[tuple[str, str], ...] = (),
+    remote: str = "",
+    log_level: str = "FATAL",
+    classes: ClassArchive | None = None,
 ) -> SparkSession:
     """A SparkSession for the job: classic, or Spark Connect when ``remote`` is given.
 
@@ -62,14 +72,18 @@ def start_session(
     a Connect server started here, as ``pyspark --remote`` does) gives a Connect session. When
     this process starts Spark itself, its Python workers run this same interpreter (so they
     find numba and friends) unless PYSPARK_PYTHON says otherwise, and Spark logs at ``log_level``.
+    ``classes`` adds its class-data-sharing options to a local JVM's (jvmcache.py).
     """
-    effective = master or ("" if under_spark_submit() or remote else "local[*]")
+    effective = effective_master(master, remote)
     conf = dict(DEFAULT_SPARK_CONF)
     starts_spark = effective.startswith("local") or remote.startswith("local")
     if not remote.startswith("sc://"):  # a remote server's logging is its own
         conf["spark.log.level"] = log_level
     if starts_spark:
         conf.update(LOCAL_SPARK_CONF)
+        if classes is not None:
+            key = "spark.driver.extraJavaOptions"
+            conf[key] = f"{conf[key]} {classes.java_options()}"
         # PySpark starts Python workers with $PYSPARK_PYTHON, read when the context starts
         # (default "python3" from PATH; the spark.pyspark.python setting only reaches
         # spark-submit). Without this, the venv's w2v-spark run without activating the venv
@@ -84,4 +98,7 @@ def start_session(
         # A Connect client also tries the settings as session settings after the server started
         # with them; the static ones are refused with a warning that says nothing useful here.
         warnings.filterwarnings("ignore", message="Failed to set", category=UserWarning)
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+    if classes is not None:
+        classes.started(spark)
+    return spark

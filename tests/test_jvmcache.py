@@ -1,0 +1,65 @@
+"""The JVM class-data archive of local CLI runs: made once, checked before use, never changes results."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pyspark import SparkContext
+
+from tests.helpers import ENV, SMALL, max_diff, w2v
+from w2v_spark import jvmcache
+
+
+@pytest.fixture
+def no_jvm(monkeypatch, tmp_path):
+    """plan() as in a fresh CLI process: no JVM yet, the cache in a temporary directory."""
+    monkeypatch.setattr(SparkContext, "_gateway", None)
+    monkeypatch.setenv("W2V_SPARK_JVM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_only_a_local_jvm_this_process_starts_gets_an_archive(no_jvm, monkeypatch):
+    assert jvmcache.plan("local[2]", "", {}) is not None
+    assert jvmcache.plan("local-cluster[2,1,1024]", "", {}) is not None
+    assert jvmcache.plan("spark://host:7077", "", {}) is None
+    assert jvmcache.plan("", "", {}) is None  # spark-submit's JVM
+    assert jvmcache.plan("local[*]", "local[2]", {}) is None  # a Connect server
+    assert jvmcache.plan("local[2]", "", {"spark.driver.extraJavaOptions": "-Xss4m"}) is None  # the user's options
+    monkeypatch.setenv("W2V_SPARK_JVM_CACHE", "off")
+    assert jvmcache.plan("local[2]", "", {}) is None
+
+
+def test_a_dead_runs_unfinished_archive_is_removed_and_a_live_ones_kept(no_jvm):
+    first = jvmcache.plan("local[2]", "", {})
+    assert first is not None and first.dumping is not None and not os.path.exists(first.path)
+    base = first.dumping.rsplit(".", 2)[0]
+    orphan, running = f"{base}.999999999.tmp", f"{base}.{os.getppid()}.tmp"  # above any pid_max; our parent
+    for path in (orphan, running):
+        open(path, "wb").close()
+    jvmcache.plan("local[2]", "", {})
+    assert not os.path.exists(orphan) and os.path.exists(running)
+
+
+def test_the_first_run_publishes_a_checked_archive_and_runs_with_it_match_runs_without(
+    small_corpus, reference, tmp_path, spark
+):
+    cache = tmp_path / "cache"
+    env = {**ENV, "W2V_SPARK_JVM_CACHE": str(cache)}
+    for name in ("dumps", "maps"):
+        out = tmp_path / name
+        r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "cds" not in r.stdout.lower(), r.stdout[-2000:]  # the JVM's archive warnings stay quiet
+        assert max_diff(reference, out) <= 1e-6  # class sharing never changes a result
+        (archive,) = cache.iterdir()  # published, and nothing left half-written
+        assert archive.suffix == ".jsa"
+    # The check that guards publishing: a whole archive maps, a truncated one (which crashes a
+    # JVM that uses it) does not.
+    jvm = spark.sparkContext._jvm  # started by PySpark as the CLI's is, so with the same classpath
+    java_home, class_path = (str(jvm.System.getProperty(p)) for p in ("java.home", "java.class.path"))
+    checker = jvmcache.ClassArchive(str(archive), None, class_path=class_path, java_home=java_home)
+    assert checker._maps(str(archive))
+    truncated = tmp_path / "truncated.jsa"
+    truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    assert not checker._maps(str(truncated))

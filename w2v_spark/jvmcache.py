@@ -1,0 +1,158 @@
+"""A class-data-sharing archive for the JVM a local CLI run starts: seconds off every start-up.
+
+Every run's JVM loads and verifies the same tens of thousands of Spark classes before the first
+job, and runs them cold. Java's class-data sharing (CDS) keeps those classes parsed and verified
+in an archive that later JVMs map from disk. Java 17 has no self-maintaining archive, so the
+first local run dumps one as its JVM exits (``-XX:ArchiveClassesAtExit``), and later runs map it
+(``-XX:SharedArchiveFile``). README, "Start-up".
+
+Why the care: a JVM that maps a truncated archive crashes (SIGBUS), so an archive is published
+(renamed into place, atomically) only after the JVM that wrote it exited cleanly and a second
+JVM mapped it with ``-Xshare:on``. Concurrent runs dump to their own files; the last to publish
+wins, and a reader sees a whole archive or none. An archive that no longer matches (another
+Java, another Spark) is ignored by the JVM, and the key in its name moves on with both.
+
+Only the CLI's own local JVM takes part: under spark-submit or Spark Connect the JVM is not
+ours to start, and a user's own ``spark.driver.extraJavaOptions`` replaces these options.
+``W2V_SPARK_JVM_CACHE`` names another directory, or ``off``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# The JVM's own CDS warnings (classes it cannot archive, a stale archive) go to stdout; whether
+# an archive is used changes nothing but start-up time, so they are not shown.
+QUIET = "-Xlog:cds*=off"
+
+
+def cache_dir() -> str | None:
+    """Where archives live: $W2V_SPARK_JVM_CACHE, else $XDG_CACHE_HOME/w2v-spark or ~/.cache/w2v-spark;
+    None when the variable says ``off``."""
+    chosen = os.environ.get("W2V_SPARK_JVM_CACHE", "")
+    if chosen.lower() == "off":
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return chosen or os.path.join(base, "w2v-spark")
+
+
+def _java() -> str:
+    """The java spark-submit will run: $JAVA_HOME/bin/java, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    found = os.path.join(home, "bin", "java") if home else shutil.which("java") or "java"
+    return os.path.realpath(found)
+
+
+def _key(extra_class_path: str) -> str:
+    """What the archive depends on: this Spark, this Java, and the classpath the JVM starts with."""
+    import pyspark
+
+    parts = (pyspark.__version__, os.path.dirname(pyspark.__file__), os.environ.get("SPARK_HOME", ""), _java())
+    return hashlib.sha256("\0".join((*parts, extra_class_path)).encode()).hexdigest()[:16]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class ClassArchive:
+    """This run's part: map ``path``, or (when it does not exist yet) dump to ``dumping``."""
+
+    path: str
+    dumping: str | None
+    class_path: str = ""  # the JVM's, to check a dumped archive with
+    java_home: str = ""
+
+    def java_options(self) -> str:
+        if self.dumping:
+            return f"-XX:ArchiveClassesAtExit={self.dumping} {QUIET}"
+        return f"-XX:SharedArchiveFile={self.path} {QUIET}"
+
+    def started(self, spark: SparkSession) -> None:
+        """Note the running JVM's classpath and Java, which the check of a dumped archive needs."""
+        if self.dumping:
+            jvm = spark.sparkContext._jvm  # classic local mode only (see plan)
+            assert jvm is not None
+            self.class_path = str(jvm.System.getProperty("java.class.path"))
+            self.java_home = str(jvm.System.getProperty("java.home"))
+
+    def finish(self, succeeded: bool) -> None:
+        """After ``spark.stop()``: when dumping, end the JVM (it writes the archive as it exits),
+        check the archive and publish it; a failed run's JVM is killed instead, without a dump."""
+        if not self.dumping:
+            return
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        proc = getattr(gateway, "proc", None)
+        if gateway is None or proc is None:
+            return
+        if succeeded:
+            log.info("saving the JVM's classes to %s, so later local runs start faster (README, 'Start-up')", self.path)
+        gateway.shutdown()
+        SparkContext._gateway = SparkContext._jvm = None
+        if succeeded:
+            proc.stdin.close()  # PySpark's JVM exits when its stdin closes
+            code = proc.wait(timeout=600)
+        else:
+            proc.kill()
+            code = proc.wait(timeout=60)
+        try:
+            if code == 0 and os.path.exists(self.dumping) and self._maps(self.dumping):
+                os.replace(self.dumping, self.path)
+        finally:
+            _remove(self.dumping)
+
+    def _maps(self, archive: str) -> bool:
+        java = os.path.join(self.java_home, "bin", "java")
+        command = [java, f"-XX:SharedArchiveFile={archive}", "-Xshare:on", "-cp", self.class_path, "-version"]
+        return subprocess.run(command, capture_output=True, timeout=120, check=False).returncode == 0
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def plan(master: str, remote: str, spark_conf: dict[str, str]) -> ClassArchive | None:
+    """The archive this run uses or makes, or None: not a local classic run, a JVM already
+    running in this process, the user's own driver Java options, the cache off or not writable."""
+    from pyspark import SparkContext
+
+    directory = cache_dir()
+    if remote or not master.startswith("local") or "spark.driver.extraJavaOptions" in spark_conf or not directory:
+        return None
+    if SparkContext._gateway is not None:  # this process already runs a JVM: not ours to end
+        return None
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as e:
+        log.debug("no JVM class cache: %s", e)
+        return None
+    base = os.path.join(directory, f"jvm-classes-{_key(spark_conf.get('spark.driver.extraClassPath', ''))}")
+    path = base + ".jsa"
+    if os.path.exists(path):
+        return ClassArchive(path, None)
+    for stale in glob.glob(base + ".*.tmp"):  # left by a run that was killed before publishing
+        pid = stale.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(stale)
+    return ClassArchive(path, f"{base}.{os.getpid()}.tmp")
