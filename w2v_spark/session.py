@@ -31,6 +31,10 @@ DEFAULT_SPARK_CONF: dict[str, str] = {
 # spark-submit the JVM is already running; cluster settings belong in the submit command.
 LOCAL_SPARK_CONF: dict[str, str] = {
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+    # The one aggregation (the vocabulary count) shuffles words already counted per input split;
+    # Spark's default of 200 partitions, sized for clusters, makes every split write 200 tiny
+    # shuffle blocks for a few cores to read. 16 = the input splits (minPartitionNum above).
+    "spark.sql.shuffle.partitions": "16",
 }
 
 

@@ -41,7 +41,9 @@ def token_array(text: Column, token_pattern: str, lowercase: bool = True, max_to
         text = F.lower(text)
     tokens = F.regexp_extract_all(text, F.lit(token_pattern), 0)
     # Cut only the arrays that hold a long token: most lines have none, and skip the rewrite.
-    too_long = F.exists(tokens, lambda t: F.length(t) > max_token_length)
+    # Only a line longer than the limit can hold one, and the length test is compiled code
+    # where the lambda is interpreted per token, so short lines skip the lambda (And stops early).
+    too_long = (F.length(text) > max_token_length) & F.exists(tokens, lambda t: F.length(t) > max_token_length)
     return F.when(too_long, F.transform(tokens, lambda t: F.substring(t, 1, max_token_length))).otherwise(tokens)
 
 
