@@ -65,3 +65,17 @@ def test_the_drivers_memory_does_not_grow_with_the_model(small_corpus, reference
     assert wide["model"]["blocks"] > 1 and model_mib > 200
     assert wide["memory"]["driver_python_mb"] - small["memory"]["driver_python_mb"] < model_mib / 2
     assert wide["memory"]["python_worker_max_mb"] - small["memory"]["python_worker_max_mb"] > model_mib
+
+
+def test_a_process_peak_is_its_own_not_its_parents():
+    """A command started by a large process (a test runner, a scheduler) reports its own peak:
+    Linux's ru_maxrss would carry the parent's over the exec."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    parent = np.ones(400 * (1 << 20), dtype=np.uint8)  # 400 MiB resident in this process
+    child = "from w2v_spark import memory; print(memory.peak_rss_mb())"
+    r = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert parent.sum() > 0 and float(r.stdout) < 200, r.stdout

@@ -15,7 +15,15 @@ from collections.abc import Mapping
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size, in MiB."""
+    """This process's peak resident set size, in MiB: its VmHWM where /proc has one.
+
+    Not getrusage's ru_maxrss there: Linux carries into it the peak of the image a process was
+    exec'ed from, so a command started by a large process (a test runner, a scheduler's worker)
+    would report its parent's size as its own.
+    """
+    own = process_peak_mb(os.getpid())
+    if own is not None:
+        return own
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
