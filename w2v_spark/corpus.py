@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from w2v_spark import storage
+from w2v_spark import storage, tasks
 from w2v_spark.schemas import CORPUS_ARROW_SCHEMA
 from w2v_spark.vocabulary import read_words
 
@@ -52,6 +52,8 @@ def encode(tokens: DataFrame, vocab_file: str) -> DataFrame:
     """
 
     def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        # The same worker processes generate the tuples next: have their imports ready by then.
+        tasks.preload("w2v_spark.tuples", "w2v_spark.training")
         vocab = read_words(vocab_file)
         for batch in batches:
             lists = batch.column(0)
