@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from pyspark import SparkContext
@@ -62,4 +63,6 @@ def test_the_first_run_publishes_a_checked_archive_and_runs_with_it_match_runs_w
     assert checker._maps(str(archive))
     truncated = tmp_path / "truncated.jsa"
     truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    crash_files = set(Path.cwd().glob("hs_err_pid*.log"))
     assert not checker._maps(str(truncated))
+    assert set(Path.cwd().glob("hs_err_pid*.log")) == crash_files, "the crashed check left a JVM error file"

@@ -123,7 +123,10 @@ class ClassArchive:
 
     def _maps(self, archive: str) -> bool:
         java = os.path.join(self.java_home, "bin", "java")
-        command = [java, f"-XX:SharedArchiveFile={archive}", "-Xshare:on", "-cp", self.class_path, "-version"]
+        # A bad archive crashes this JVM: no hs_err file or core dump in the user's directory.
+        quiet_crash = [f"-XX:ErrorFile={os.devnull}", "-XX:-CreateCoredumpOnCrash"]
+        command = [java, f"-XX:SharedArchiveFile={archive}", "-Xshare:on", *quiet_crash, "-cp", self.class_path]
+        command.append("-version")
         return subprocess.run(command, capture_output=True, timeout=120, check=False).returncode == 0
 
 
