@@ -64,11 +64,11 @@ def _key(extra_class_path: str) -> str:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: alive, another user's
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
 
 
@@ -118,6 +118,8 @@ class ClassArchive:
         try:
             if code == 0 and os.path.exists(self.dumping) and self._maps(self.dumping):
                 os.replace(self.dumping, self.path)
+            elif succeeded:
+                log.warning("the JVM's class archive was not usable (JVM exit %s); the next run makes another", code)
         finally:
             _remove(self.dumping)
 
