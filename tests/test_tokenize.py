@@ -54,3 +54,14 @@ def test_token_pattern_is_checked_by_the_jvm(spark):
     assert check_token_pattern(spark, DEFAULT_TOKEN_PATTERN) is None
     assert check_token_pattern(spark, r"(?U)\w+") is None  # Java syntax that Python's re rejects
     assert check_token_pattern(spark, "([a-z]") is not None
+
+
+def test_lines_without_tokens_are_dropped_and_each_line_is_tokenized_once(spark):
+    df = spark.createDataFrame([("a b",), (None,), ("",), ("...",), ("c",)], "value string")
+    actual = tokenize(df, DEFAULT_TOKEN_PATTERN)
+    assert [r.tokens for r in actual.collect()] == [["a", "b"], ["c"]]
+    # A filter that Spark pushes (or infers for an explode) below the tokenizing projection
+    # repeats the regex for every line: the only filter left must sit above the explode.
+    plan = actual._jdf.queryExecution().optimizedPlan().toString()
+    filters = [line for line in plan.splitlines() if line.lstrip(" +-:").startswith("Filter")]
+    assert filters and not any("regexp_extract_all" in f for f in filters), plan

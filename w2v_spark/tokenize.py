@@ -58,11 +58,14 @@ def sentences(df: DataFrame, column: str, max_sentence_length: int = 1000) -> Da
         F.sequence(F.lit(0), n_chunks - 1),
         lambda i: F.slice("tokens", i * max_sentence_length + 1, max_sentence_length),
     )
+    # Rows without tokens are dropped after the explode, not before: Spark pushes a filter on
+    # the tokens (or the one it infers for a plain explode) below the projection that tokenizes,
+    # which then ran twice per line. A filter on the explode's output stays above it.
     return (
         df.select(F.col(column).alias("tokens"))
-        .where(F.size("tokens") > 0)
-        .select(F.when(n <= max_sentence_length, F.array(F.col("tokens"))).otherwise(chunks).alias("chunks"))
-        .select(F.explode("chunks").alias("tokens"))
+        .select(F.when(n > max_sentence_length, chunks).when(n > 0, F.array(F.col("tokens"))).alias("chunks"))
+        .select(F.explode_outer("chunks").alias("tokens"))
+        .where(F.col("tokens").isNotNull())
     )
 
 
