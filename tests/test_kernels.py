@@ -307,3 +307,20 @@ def test_shuffle_windows_keeps_rows_whole():
     assert sorted(targets.tolist()) == list(range(n)) and (targets[:50] != np.arange(50)).any()
     assert (contexts == targets + 1000 * np.arange(1, 5)[:, None]).all()
     assert (negatives == targets + 100_000 * np.arange(1, 3)[:, None]).all()
+
+
+def test_shuffles_give_the_order_of_swapping_whole_rows_in_place():
+    """The shuffles move columns one at a time, but in the order Fisher-Yates gives when it swaps
+    whole rows with the same draws, so the tuples (and the vectors) of a seed stay what they were."""
+    n, pad = 300, 7
+    rows = np.random.default_rng(3).integers(0, 50_000, size=(9, n + pad)).astype(np.int32)
+    expected, state = rows.copy(), kernels.derive_seed(11)
+    for i in range(n - 1, 0, -1):
+        j = int((int(kernels.next_u64(state)) >> 32) * (i + 1) >> 32)
+        expected[:, [i, j]] = expected[:, [j, i]]
+    windows = rows.copy()
+    kernels.shuffle_windows(windows[0], windows[1:5], windows[5:], n, kernels.derive_seed(11))
+    assert np.array_equal(windows, expected)
+    pairs = rows.copy()
+    kernels.shuffle_pairs(pairs[0], pairs[1], pairs[2:], n, kernels.derive_seed(11))
+    assert np.array_equal(pairs, expected)

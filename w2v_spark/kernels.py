@@ -289,13 +289,38 @@ def shuffle_pairs(centers: np.ndarray, targets: np.ndarray, negatives: np.ndarra
     better vectors (README, "How it works"; docs/averaging-experiments.md, section 7). Draws
     come from the shard's own generator, so the order is as reproducible as the pairs.
     """
-    k = negatives.shape[0]
+    perm = shuffled_order(n, state)
+    scratch = np.empty(n, dtype=centers.dtype)
+    _permute(centers.reshape(1, -1), perm, scratch)
+    _permute(targets.reshape(1, -1), perm, scratch)
+    _permute(negatives, perm, scratch)
+
+
+@njit(cache=True, nogil=True)
+def shuffled_order(n: int, state: np.ndarray) -> np.ndarray:
+    """Fisher-Yates on the indices 0..n-1: row i of the shuffle is row ``perm[i]`` of the input.
+
+    The same draws and swaps as swapping whole rows in place, so the same order, but the rows'
+    columns are then moved one column at a time (``_permute``): a swap of a row spread over
+    k + 2 or more column arrays touched as many cache lines, twice, and cost as much as making
+    the tuples (README, "How it works", step 4).
+    """
+    perm = np.arange(n).astype(np.int32)
     for i in range(n - 1, 0, -1):
         j = np.int64(((next_u64(state) >> _S32) * np.uint64(i + 1)) >> _S32)  # uniform in 0..i
-        centers[i], centers[j] = centers[j], centers[i]
-        targets[i], targets[j] = targets[j], targets[i]
-        for m in range(k):
-            negatives[m, i], negatives[m, j] = negatives[m, j], negatives[m, i]
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm
+
+
+@njit(cache=True, nogil=True)
+def _permute(columns: np.ndarray, perm: np.ndarray, scratch: np.ndarray) -> None:
+    """Reorder the first len(perm) entries of every row of ``columns`` (c, capacity) by ``perm``."""
+    n = perm.shape[0]
+    for m in range(columns.shape[0]):
+        for i in range(n):
+            scratch[i] = columns[m, perm[i]]
+        for i in range(n):
+            columns[m, i] = scratch[i]
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
@@ -485,15 +510,11 @@ def shuffle_windows(
 ) -> None:
     """Shuffle the first ``n`` rows of a windows buffer in place (Fisher-Yates), as
     :func:`shuffle_pairs` does for pairs: consecutive rows then share no words by position."""
-    w = contexts.shape[0]
-    k = negatives.shape[0]
-    for i in range(n - 1, 0, -1):
-        j = np.int64(((next_u64(state) >> _S32) * np.uint64(i + 1)) >> _S32)
-        targets[i], targets[j] = targets[j], targets[i]
-        for m in range(w):
-            contexts[m, i], contexts[m, j] = contexts[m, j], contexts[m, i]
-        for m in range(k):
-            negatives[m, i], negatives[m, j] = negatives[m, j], negatives[m, i]
+    perm = shuffled_order(n, state)
+    scratch = np.empty(n, dtype=targets.dtype)
+    _permute(targets.reshape(1, -1), perm, scratch)
+    _permute(contexts, perm, scratch)
+    _permute(negatives, perm, scratch)
 
 
 @njit(cache=True, nogil=True, fastmath=True)
