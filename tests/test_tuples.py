@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -225,3 +227,32 @@ def test_explode_triples_of_windows(spark):
         "context string, target string, label int",
     )  # fmt: skip
     assert_df_equality(tuples.explode_triples(windows, vocab_df), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("name", ["batch_negative_sampling", "negative_sampling"])
+def test_the_workers_warm_up_loads_the_kernels_a_shard_then_uses(name, tmp_path):
+    """objectives.warm_up must call each kernel with the argument types of a real shard (read-only
+    ids from Parquet, the tables file's arrays): numba compiles a new variant for other types, and
+    the warm-up would then load nothing the first epoch uses."""
+    import pyarrow as pa
+
+    from w2v_spark import training
+    from w2v_spark.schemas import CORPUS_ARROW_SCHEMA
+
+    used: list[Any] = [kernels.generate_windows, kernels.shuffle_windows, kernels.sgd_window_step]
+    if name == "negative_sampling":
+        used = [kernels.generate_tuples, kernels.shuffle_pairs, kernels.sgd_step]
+    objectives.warm_up(name)
+    warmed = [set(k.signatures) for k in used]  # other tests may have added variants of their own before
+    corpus_file = str(tmp_path / "corpus.parquet")
+    sentences = [list(range(v, v + 12)) for v in range(0, 40, 4)]
+    pq.write_table(pa.table({"seq": range(len(sentences)), "ids": sentences}, schema=CORPUS_ARROW_SCHEMA), corpus_file)
+    counts = np.full(60, 10.0)
+    prob, alias = kernels.build_alias_table(noise_distribution(counts))
+    tables = str(tmp_path / "tables.npy")
+    tuples.write_tables(tables, keep_probabilities(counts, 0.0), prob, alias)
+    out = str(tmp_path / "tuples.parquet")
+    tuples.generate_shard(corpus_file, out, tuples.TupleParams(3, 2, 1, tables, name), 1, 0)
+    emb, theta = np.zeros((60, 8), np.float32), np.zeros((60, 8), np.float32)
+    training.train_shard(out, emb, theta, 1, training.Schedule(0.025, 0.0001, 1, objective=name))
+    assert [set(k.signatures) for k in used] == warmed  # the shard compiled nothing the warm-up did not load

@@ -43,17 +43,23 @@ def part_name(shard: int) -> str:
     return f"part-{shard:05d}.parquet"
 
 
-def encode(tokens: DataFrame, vocab_file: str) -> DataFrame:
+def encode(tokens: DataFrame, vocab_file: str, objective: str = "") -> DataFrame:
     """``tokens array<string>`` to ``ids array<int>``, dropping out-of-vocabulary words.
 
     ``vocab_file`` is the vocabulary's Parquet file (``word`` in id order), which every task
     reads once: files in the run directory travel to tasks on classic and Connect sessions alike.
-    Sentences left empty are dropped.
+    Sentences left empty are dropped. ``objective``, if given, names the objective whose
+    compiled kernels each worker loads meanwhile, for the first epoch's tasks.
     """
 
     def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # The same worker processes generate the tuples next: have their imports ready by then.
-        tasks.preload("w2v_spark.tuples", "w2v_spark.training")
+        tasks.preload(
+            "w2v_spark.tuples",
+            "w2v_spark.training",
+            then="w2v_spark.objectives:warm_up" if objective else "",
+            args=(objective,),
+        )
         vocab = read_words(vocab_file)
         for batch in batches:
             lists = batch.column(0)

@@ -243,9 +243,31 @@ def get(name: str) -> Objective:
     return REGISTRY[name]
 
 
+def warm_up(name: str) -> None:
+    """Run objective ``name``'s generator, shuffle and kernel once on a few made-up words.
+
+    The first call of a compiled kernel in a process loads it from numba's cache and resolves
+    its types, a noticeable part of a second per kernel; workers do it while the corpus is
+    encoded (corpus.encode) instead of in the first epoch's tasks.
+    """
+    objective, window, negative = get(name), 2, 2
+    words = 16
+    ids = np.arange(2 * words, dtype=np.int32) % words
+    ids.setflags(write=False)  # as the corpus's ids come from Arrow: numba types read-only arrays apart
+    tables = (np.ones(words), *kernels.build_alias_table(np.ones(words)))
+    state = kernels.derive_seed(0)
+    bufs = objective.buffers(objective.rows_needed(len(ids), window), window, negative)
+    _, n, _, _ = objective.generate(ids, np.array([0, len(ids)], np.int64), 0, tables, window, negative, state, bufs)
+    objective.shuffle(bufs, n, state)
+    columns = [pa.array(c) for c in objective.rows(bufs, n)]
+    batch = pa.Table.from_arrays(columns, schema=objective.arrow_schema(window, negative))
+    emb, theta = np.zeros((words, 8), np.float32), np.zeros((words, 8), np.float32)
+    objective.train(batch, emb, theta, 0.025, 0.0)
+
+
 def for_columns(columns: list[str]) -> Objective:
     """The objective whose tuples have these columns (pairs files start with ``center``)."""
     return REGISTRY["negative_sampling"] if "center" in columns else REGISTRY["batch_negative_sampling"]
 
 
-__all__ = ["REGISTRY", "Objective", "for_columns", "get", "negative_columns", "register"]
+__all__ = ["REGISTRY", "Objective", "for_columns", "get", "negative_columns", "register", "warm_up"]

@@ -340,7 +340,7 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
         "vocabulary: %s words (min_count=%d), %s occurrences", f"{vocab.size:,}", cfg.min_count, f"{vocab.total:,}"
     )
     t = time.perf_counter()
-    encoded = encode(tokens, job.paths.vocab_file)
+    encoded = encode(tokens, job.paths.vocab_file, cfg.objective)
     with progress.spark_stages(spark, "CORPUS", cfg.report_delay):
         shards = write_corpus(shard(encoded, cfg.shards, cfg.seed), job.paths.corpus)
     tokens.unpersist()

@@ -52,22 +52,27 @@ def run_tasks(
 _PRELOADING: set[str] = set()
 
 
-def preload(*modules: str) -> None:
-    """In a Python worker: import ``modules`` in a background thread, once per process.
+def preload(*modules: str, then: str = "", args: tuple[Any, ...] = ()) -> None:
+    """In a Python worker: import ``modules`` in a background thread, once per process, then
+    call ``then`` ("module:function", given by name so that the task itself imports nothing) with ``args``.
 
     Spark reuses a worker's process for later stages' tasks. A stage whose tasks leave the
     worker's Python mostly idle (Arrow and the JVM do the work) can so load what a later stage's
-    first task would import while that stage's other tasks wait (README, "How it works").
+    first task would import, or load its compiled kernels, while that stage's other tasks wait
+    (README, "How it works").
     """
     missing = [m for m in modules if m not in _PRELOADING]
     if missing:
         _PRELOADING.update(missing)
-        threading.Thread(target=_import_all, args=(missing,), name="preload", daemon=True).start()
+        threading.Thread(target=_import_all, args=(missing, then, args), name="preload", daemon=True).start()
 
 
-def _import_all(modules: list[str]) -> None:
+def _import_all(modules: list[str], then: str, args: tuple[Any, ...]) -> None:
     for name in modules:
         importlib.import_module(name)
+    if then:
+        module, _, function = then.partition(":")
+        getattr(importlib.import_module(module), function)(*args)
 
 
 def is_connect(spark: SparkSession) -> bool:
