@@ -42,6 +42,35 @@ def test_a_dead_runs_unfinished_archive_is_removed_and_a_live_ones_kept(no_jvm):
     assert not os.path.exists(orphan) and os.path.exists(running)
 
 
+def test_an_archive_is_named_after_the_jars_so_a_reinstalled_spark_makes_a_new_one(no_jvm, monkeypatch, tmp_path):
+    """The JVM ignores, without a word, an archive made with jars of other sizes or times (as
+    a reinstall of the same pyspark at the same path leaves): such a run must make a new one."""
+    jars = tmp_path / "spark" / "jars"
+    jars.mkdir(parents=True)
+    (jars / "spark-core.jar").write_bytes(b"classes")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path / "spark"))
+    before, again = jvmcache.plan("local[2]", "", {}), jvmcache.plan("local[2]", "", {})
+    assert before is not None and again is not None and again.path == before.path  # stable while nothing changes
+    st = (jars / "spark-core.jar").stat()
+    os.utime(jars / "spark-core.jar", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same bytes, reinstalled later
+    after = jvmcache.plan("local[2]", "", {})
+    assert after is not None and after.path != before.path
+    assert os.path.dirname(after.path) == os.path.dirname(before.path)
+    extra = jvmcache.plan("local[2]", "", {"spark.driver.extraClassPath": str(jars / "spark-core.jar")})
+    assert extra is not None and extra.path not in (before.path, after.path)
+
+
+def test_publishing_an_archive_removes_the_ones_it_supersedes(no_jvm, tmp_path):
+    """Only archives of the same Spark, Java and place with other jars: another install's stay."""
+    no_jvm.mkdir()
+    new = jvmcache.ClassArchive(str(no_jvm / "jvm-classes-aaaa-1111.jsa"), None)
+    superseded, other_install = no_jvm / "jvm-classes-aaaa-0000.jsa", no_jvm / "jvm-classes-bbbb-0000.jsa"
+    for path in (Path(new.path), superseded, other_install):
+        path.write_bytes(b"archive")
+    new._remove_superseded()
+    assert sorted(p.name for p in no_jvm.iterdir()) == [Path(new.path).name, other_install.name]
+
+
 def test_the_first_run_publishes_a_checked_archive_and_runs_with_it_match_runs_without(
     small_corpus, reference, tmp_path, spark
 ):

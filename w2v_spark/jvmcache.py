@@ -10,7 +10,9 @@ Why the care: a JVM that maps a truncated archive crashes (SIGBUS), so an archiv
 (renamed into place, atomically) only after the JVM that wrote it exited cleanly and a second
 JVM mapped it with ``-Xshare:on``. Concurrent runs dump to their own files; the last to publish
 wins, and a reader sees a whole archive or none. An archive that no longer matches (another
-Java, another Spark) is ignored by the JVM, and the key in its name moves on with both.
+Java, another Spark, the same Spark reinstalled) is ignored by the JVM without a word, so the
+name of an archive moves on with all three: it has where Spark and Java are, and a stamp of
+the jars' sizes and modification times; publishing an archive removes the ones it supersedes.
 
 Only the CLI's own local JVM takes part: under spark-submit or Spark Connect the JVM is not
 ours to start, and a user's own ``spark.driver.extraJavaOptions`` replaces these options.
@@ -54,12 +56,35 @@ def _java() -> str:
     return os.path.realpath(found)
 
 
-def _key(extra_class_path: str) -> str:
-    """What the archive depends on: this Spark, this Java, and the classpath the JVM starts with."""
+def _key(extra_class_path: str) -> tuple[str, str]:
+    """What the archive depends on, in two parts: where this Spark, this Java and the extra
+    classpath are, and a stamp of the jar files there (the JVM refuses an archive made with
+    other jars, silently, down to their modification times: a reinstalled pyspark at the same
+    path has the same version and path but new jars)."""
     import pyspark
 
-    parts = (pyspark.__version__, os.path.dirname(pyspark.__file__), os.environ.get("SPARK_HOME", ""), _java())
-    return hashlib.sha256("\0".join((*parts, extra_class_path)).encode()).hexdigest()[:16]
+    spark_home = os.environ.get("SPARK_HOME", "")
+    parts = (pyspark.__version__, os.path.dirname(pyspark.__file__), spark_home, _java(), extra_class_path)
+    where = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    jars = os.path.join(spark_home or os.path.dirname(pyspark.__file__), "jars")
+    files = [os.path.join(jars, name) for name in _listing(jars)] + extra_class_path.split(os.pathsep)
+    stamp = hashlib.sha256("\0".join(_stat(f) for f in files).encode()).hexdigest()[:16]
+    return where, stamp
+
+
+def _listing(directory: str) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
+def _stat(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}:-"
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _alive(pid: int) -> bool:
@@ -118,10 +143,18 @@ class ClassArchive:
         try:
             if code == 0 and os.path.exists(self.dumping) and self._maps(self.dumping):
                 os.replace(self.dumping, self.path)
+                self._remove_superseded()
             elif succeeded:
                 log.warning("the JVM's class archive was not usable (JVM exit %s); the next run makes another", code)
         finally:
             _remove(self.dumping)
+
+    def _remove_superseded(self) -> None:
+        """Archives of the same Spark and Java at the same place made with other jars (a
+        reinstall): no JVM maps them again, and each is as large as this one."""
+        for other in glob.glob(self.path.rsplit("-", 1)[0] + "-*.jsa"):
+            if other != self.path:
+                _remove(other)
 
     def _maps(self, archive: str) -> bool:
         java = os.path.join(self.java_home, "bin", "java")
@@ -152,7 +185,8 @@ def plan(master: str, remote: str, spark_conf: dict[str, str]) -> ClassArchive |
     except OSError as e:
         log.debug("no JVM class cache: %s", e)
         return None
-    base = os.path.join(directory, f"jvm-classes-{_key(spark_conf.get('spark.driver.extraClassPath', ''))}")
+    where, stamp = _key(spark_conf.get("spark.driver.extraClassPath", ""))
+    base = os.path.join(directory, f"jvm-classes-{where}-{stamp}")
     path = base + ".jsa"
     if os.path.exists(path):
         return ClassArchive(path, None)
