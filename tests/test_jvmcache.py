@@ -61,11 +61,13 @@ def test_an_archive_is_named_after_the_jars_so_a_reinstalled_spark_makes_a_new_o
 
 
 def test_publishing_an_archive_removes_the_ones_it_supersedes(no_jvm, tmp_path):
-    """Only archives of the same Spark, Java and place with other jars: another install's stay."""
+    """Archives of the same Spark, Java and place with other jars, and those named without a jar
+    stamp (which no run looks for now): another install's stay."""
     no_jvm.mkdir()
     new = jvmcache.ClassArchive(str(no_jvm / "jvm-classes-aaaa-1111.jsa"), None)
     superseded, other_install = no_jvm / "jvm-classes-aaaa-0000.jsa", no_jvm / "jvm-classes-bbbb-0000.jsa"
-    for path in (Path(new.path), superseded, other_install):
+    unstamped = no_jvm / "jvm-classes-a676956e7ecc2d37.jsa"
+    for path in (Path(new.path), superseded, other_install, unstamped):
         path.write_bytes(b"archive")
     new._remove_superseded()
     assert sorted(p.name for p in no_jvm.iterdir()) == [Path(new.path).name, other_install.name]

@@ -151,8 +151,11 @@ class ClassArchive:
 
     def _remove_superseded(self) -> None:
         """Archives of the same Spark and Java at the same place made with other jars (a
-        reinstall): no JVM maps them again, and each is as large as this one."""
-        for other in glob.glob(self.path.rsplit("-", 1)[0] + "-*.jsa"):
+        reinstall), and those named before names had a jar stamp: no run maps them again, and
+        each is as large as this one."""
+        directory = os.path.dirname(self.path)
+        older = glob.glob(os.path.join(directory, "jvm-classes-" + "[0-9a-f]" * 16 + ".jsa"))
+        for other in glob.glob(self.path.rsplit("-", 1)[0] + "-*.jsa") + older:
             if other != self.path:
                 _remove(other)
 
