@@ -276,7 +276,7 @@ def test_a_window_of_one_context_trains_as_its_pair_does():
     emb = rng.normal(0, 0.3, (V, d)).astype(np.float32)
     theta = rng.normal(0, 0.3, (V, d)).astype(np.float32)
     e1, t1, e2, t2 = emb.copy(), theta.copy(), emb.copy(), theta.copy()
-    loss_w, pairs = kernels.sgd_window_step(e1, t1, targets, contexts, negatives, 0.05, -1e-4)
+    loss_w, pairs = kernels.sgd_window_step(e1, t1, targets, contexts, negatives, 0.05, -1e-4, loss_every=1)
     loss_p = kernels.sgd_step(e2, t2, contexts[0].copy(), targets, negatives, 0.05, -1e-4)
     assert pairs == n and loss_w == pytest.approx(loss_p, rel=1e-5)
     np.testing.assert_allclose(e1, e2, atol=1e-6)
@@ -296,6 +296,26 @@ def test_window_step_learns_its_windows():
     for _ in range(5):
         last, _ = kernels.sgd_window_step(emb, theta, targets, contexts, negatives, 0.1, 0.0)
     assert pairs == int((contexts >= 0).sum()) and last < 0.3 * first
+
+
+def test_window_step_estimates_its_loss_from_a_sample_of_rows_and_updates_as_the_exact_one():
+    """The default sums the loss of one row in LOSS_EVERY: the estimate is close to the whole
+    sum, and the vectors are bit-equal to those of the step that sums every row's loss."""
+    rng = np.random.default_rng(3)
+    V, d, n = 500, 16, 20_000
+    targets = rng.integers(0, V, n).astype(np.int32)
+    contexts = np.where(rng.random((6, n)) < 0.7, rng.integers(0, V, (6, n)), -1).astype(np.int32)
+    contexts[0] = rng.integers(0, V, n)
+    contexts = -np.sort(-contexts, axis=0)  # packed first
+    negatives = rng.integers(0, V, (3, n)).astype(np.int32)
+    emb = ((rng.random((V, d)) - 0.5) / d).astype(np.float32)
+    theta = rng.normal(0, 0.3, (V, d)).astype(np.float32)
+    e1, t1, e2, t2 = emb.copy(), theta.copy(), emb.copy(), theta.copy()
+    exact, pairs = kernels.sgd_window_step(e1, t1, targets, contexts, negatives, 0.05, -1e-6, loss_every=1)
+    estimate, pairs_s = kernels.sgd_window_step(e2, t2, targets, contexts, negatives, 0.05, -1e-6)
+    assert kernels.LOSS_EVERY > 1 and pairs_s == pairs
+    assert estimate != exact and estimate == pytest.approx(exact, rel=0.02)
+    assert np.array_equal(e1, e2) and np.array_equal(t1, t2)
 
 
 def test_shuffle_windows_keeps_rows_whole():
