@@ -62,6 +62,14 @@ _TWO_POW_M32 = 1.0 / 4294967296.0  # 2**-32
 # shuffled rows by the thousand make it a close estimate of the epoch's mean loss.
 LOSS_EVERY = 16
 
+# The window-batched kernel's sigmoid, as word2vec.c and gensim compute it: a table of 1000
+# values over [-MAX_EXP, MAX_EXP], and 0 or 1 beyond. One exp per pair had taken about a fifth
+# of the kernel's time (README, "Objectives").
+MAX_EXP = 6.0
+_SIGMOID_SIZE = 1000
+_SIGMOID_X = (np.arange(_SIGMOID_SIZE) / _SIGMOID_SIZE * 2 - 1) * MAX_EXP
+SIGMOID_TABLE = (np.exp(_SIGMOID_X) / (np.exp(_SIGMOID_X) + 1)).astype(np.float32)
+
 
 @njit(cache=True, nogil=True)
 def _mix(z: np.uint64) -> np.uint64:
@@ -333,16 +341,20 @@ def _score(x: float, positive: bool) -> tuple[float, float]:
     with e = exp(-|x|), sigmoid(x) is 1/(1+e) or e/(1+e) and the loss softplus(-+x) is
     max(-+x, 0) + log1p(e); no overflow for any x, and one transcendental fewer than the direct
     formulas (measured in bench/window_kernel.py)."""
-    e, sig = _sigmoid(x)
+    e = np.exp(-abs(x))
+    sig = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
     z = -x if positive else x
     return max(z, 0.0) + np.log1p(e), sig
 
 
 @njit(cache=True, nogil=True, fastmath=True, inline="always")
-def _sigmoid(x: float) -> tuple[float, float]:
-    """(exp(-|x|), sigmoid(x)): :func:`_score` without the loss, for a pair whose loss is not needed."""
-    e = np.exp(-abs(x))
-    return e, (1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e))
+def _table_sigmoid(x: float) -> float:
+    """sigmoid(x) from SIGMOID_TABLE, word2vec.c's lookup (its expTable): no exp per pair."""
+    if x >= MAX_EXP:
+        return 1.0
+    if x <= -MAX_EXP:
+        return 0.0
+    return float(SIGMOID_TABLE[int((x + MAX_EXP) * (_SIGMOID_SIZE / MAX_EXP / 2))])
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -614,9 +626,9 @@ def _window_minibatch(
             x = np.float32(0.0)
             for q in range(d):
                 x += ins[b, q] * outs[m, q]
-            e, sig = _sigmoid(x)  # type: ignore[arg-type]  # float32 score, kept in float32
+            sig = _table_sigmoid(x)  # type: ignore[arg-type]  # float32 score, kept in float32
             if with_loss:
-                loss += max(-x if m == 0 else x, 0.0) + np.log1p(e)  # _score's loss
+                loss += _score(x, m == 0)[0]  # type: ignore[arg-type]
             grads[b, m] = np.float32(((1.0 if m == 0 else 0.0) - sig) * lr)
     for b in range(b_n):
         dst = emb[ctx[b]]
