@@ -50,3 +50,12 @@ def reference(small_corpus, tmp_path_factory) -> Path:
     r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def other_seed(small_corpus, tmp_path_factory) -> Path:
+    """The reference run with seed 2: the same job, other vectors."""
+    out: Path = tmp_path_factory.mktemp("seed2") / "run"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL, "--seed", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out

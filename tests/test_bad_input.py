@@ -13,6 +13,11 @@ import pytest
 
 from tests.helpers import SAMPLE, w2v
 
+# One successful run first, so these runs start as users' do: with the JVM class archive it
+# publishes (w2v_spark/jvmcache.py). A failed run never publishes one, and without it each starts
+# about twice as slowly.
+pytestmark = pytest.mark.usefixtures("reference")
+
 
 def _one_line_error(r: subprocess.CompletedProcess[str], code: int, message: str) -> None:
     assert r.returncode == code, (r.returncode, r.stderr[-2000:])

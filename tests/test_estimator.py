@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +25,27 @@ SCRIPT = REPO / "tests" / "scripts" / "ml_pipeline.py"
 MLLIB_IMPORT = "from pyspark.ml.feature import Word2Vec  # the line the test replaces"
 
 
-def _run_script(tmp_path: Path, corpus: Path, ours: bool, session: str) -> dict[str, Any]:
+def _run_script(work: Path, corpus: Path, ours: bool, session: str) -> dict[str, Any]:
     text = SCRIPT.read_text()
     assert text.count(MLLIB_IMPORT) == 1
     if ours:
         text = text.replace(MLLIB_IMPORT, "from w2v_spark import Word2Vec  # the line the test replaces")
-    script = tmp_path / f"{'ours' if ours else 'mllib'}-{session}.py"
+    script = work / f"{'ours' if ours else 'mllib'}-{session}.py"
     script.write_text(text)
-    work = tmp_path / script.stem
-    work.mkdir()
-    r = subprocess.run([sys.executable, str(script), str(corpus), str(work), session], capture_output=True,
-                       text=True, timeout=600, env=ENV, check=False)  # fmt: skip
+    (work / script.stem).mkdir()
+    r = subprocess.run([sys.executable, str(script), str(corpus), str(work / script.stem), session],
+                       capture_output=True, text=True, timeout=600, env=ENV, check=False)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     result: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
     return result
+
+
+@pytest.fixture(scope="module")
+def script_run(script_corpus, tmp_path_factory) -> Callable[[bool, str], dict[str, Any]]:
+    """The pipeline script's result for (ours, session), each run once per module: every run
+    starts its own Spark, and the Connect case compares with the classic one."""
+    work = tmp_path_factory.mktemp("scripts")
+    return functools.cache(lambda ours, session: _run_script(work, script_corpus, ours, session))
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +56,10 @@ def script_corpus(small_corpus, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("session", ["classic", "connect"])
-def test_one_pipeline_script_runs_with_mllib_and_with_ours(script_corpus, tmp_path, session):
+def test_one_pipeline_script_runs_with_mllib_and_with_ours(script_run, session):
     """RegexTokenizer -> Word2Vec -> fit -> transform -> findSynonyms -> PipelineModel save and
     load, with only the Word2Vec import changed: the same columns and types come out."""
-    mllib = _run_script(tmp_path, script_corpus, ours=False, session=session)
-    ours = _run_script(tmp_path, script_corpus, ours=True, session=session)
+    mllib, ours = script_run(False, session), script_run(True, session)
     for key in ("transform", "synonyms", "vectors", "loaded_stages", "rows", "vector_size", "synonym_rows"):
         assert ours[key] == mllib[key], key
     assert ours["transform"][-1] == ["features", "vector"]
@@ -60,8 +68,7 @@ def test_one_pipeline_script_runs_with_mllib_and_with_ours(script_corpus, tmp_pa
     assert ours["vector_rows"] == mllib["vector_rows"]  # the same vocabulary: minCount means the same
     assert "kernel" not in ours["synonym_words"] and len(ours["array"]) == 3
     if session == "connect":  # and the same vectors as the classic session's
-        (tmp_path / "again").mkdir()
-        classic = _run_script(tmp_path / "again", script_corpus, ours=True, session="classic")
+        classic = script_run(True, "classic")
         assert ours["array"] == classic["array"] and ours["synonym_words"] == classic["synonym_words"]
 
 

@@ -73,19 +73,18 @@ def test_publishing_an_archive_removes_the_ones_it_supersedes(no_jvm, tmp_path):
     assert sorted(p.name for p in no_jvm.iterdir()) == [Path(new.path).name, other_install.name]
 
 
-def test_the_first_run_publishes_a_checked_archive_and_runs_with_it_match_runs_without(
-    small_corpus, reference, tmp_path, spark
-):
+def test_the_first_run_publishes_a_checked_archive_and_runs_with_it_match_runs_without(small_corpus, tmp_path, spark):
     cache = tmp_path / "cache"
     env = {**ENV, "W2V_SPARK_JVM_CACHE": str(cache)}
-    for name in ("dumps", "maps"):
+    for name in ("dumps", "maps"):  # the first run has no archive and makes one, the second maps it
         out = tmp_path / name
-        r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL, env=env)
+        r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL,
+                "--epochs", "1", env=env)  # fmt: skip
         assert r.returncode == 0, r.stderr[-3000:]
         assert "cds" not in r.stdout.lower(), r.stdout[-2000:]  # the JVM's archive warnings stay quiet
-        assert max_diff(reference, out) <= 1e-6  # class sharing never changes a result
         (archive,) = cache.iterdir()  # published, and nothing left half-written
         assert archive.suffix == ".jsa"
+    assert max_diff(tmp_path / "dumps", tmp_path / "maps") <= 1e-6  # class sharing never changes a result
     # The check that guards publishing: a whole archive maps, a truncated one (which crashes a
     # JVM that uses it) does not.
     jvm = spark.sparkContext._jvm  # started by PySpark as the CLI's is, so with the same classpath
