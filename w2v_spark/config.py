@@ -60,7 +60,17 @@ class TrainConfig:
     ns_exponent: float = _param(0.75, "Exponent of the counts in the negative-sampling distribution.")
     alpha: float = _param(0.025, "Initial learning rate.")
     min_alpha: float = _param(0.0001, "Final learning rate; the rate decays linearly over the whole run's progress.")
-    epochs: int = _param(5, "Passes over the corpus; fresh tuples are generated for every epoch.")
+    epochs: int = _param(
+        5,
+        "Epochs of training: passes over the corpus for one model, more for averaged shards (scale_epochs); "
+        "fresh tuples are generated for every pass.",
+    )
+    scale_epochs: bool = _param(
+        True,
+        "With P shard models averaged, train floor(epochs x min(P, 16)^(1/6)) passes instead of epochs (16 shards: "
+        "7 for 5), as averaged copies move each row less per pass than one model (README, 'Shards and quality'); "
+        "off: exactly epochs passes.",
+    )
     seed: int = _param(1, "Seed for initialisation, subsampling, windows and negative draws.")
     syncs_per_epoch: int = _param(
         1, "Times per epoch the shards' parameters are averaged; more keeps many shards closer to one machine."

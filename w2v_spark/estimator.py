@@ -72,6 +72,7 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
         hotWords: int = 1024,
         hotSyncsPerEpoch: int = 16,
         hogwild: bool = False,
+        scaleEpochs: bool = True,
         reportDelay: float = 10.0,
         tempDir: str = "",
     ) -> Word2Vec:
@@ -141,6 +142,9 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
 
     def setHogwild(self, value: bool) -> Word2Vec:
         return self.set_("hogwild", value)
+
+    def setScaleEpochs(self, value: bool) -> Word2Vec:
+        return self.set_("scaleEpochs", value)
 
     def setReportDelay(self, value: float) -> Word2Vec:
         return self.set_("reportDelay", value)

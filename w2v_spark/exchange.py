@@ -132,6 +132,11 @@ class Exchange(ABC):
     def open(self, rnd: Round, shard: int) -> ShardModel:
         """In the task: the model shard ``shard`` trains this round."""
 
+    def planned_models(self, shards: int) -> int:
+        """How many models every round will average, as far as known before training (this sets
+        the passes over the corpus, ``training.passes``)."""
+        return self.models(shards, shards)
+
     def barrier(self, rnd: Round) -> bool:
         """Whether the round's tasks run as one barrier stage (to meet mid-round)."""
         return False
@@ -171,6 +176,9 @@ class Hogwild(Exchange):
 
     def models(self, shards: int, executors: int) -> int:
         return max(1, min(shards, executors))
+
+    def planned_models(self, shards: int) -> int:
+        return 1  # one per executor, and executors are known only as tasks run: passes are not scaled
 
     def open(self, rnd: Round, shard: int) -> ShardModel:
         local = executor_dir(rnd.run)

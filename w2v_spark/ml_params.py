@@ -25,6 +25,7 @@ PARAM_FIELDS: dict[str, str] = {
     "numPartitions": "partitions",
     "stepSize": "alpha",
     "maxIter": "epochs",
+    "scaleEpochs": "scale_epochs",
     "seed": "seed",
     "windowSize": "window",
     "maxSentenceLength": "max_sentence_length",
@@ -85,6 +86,7 @@ class Word2VecParams(HasInputCol, HasOutputCol):
     hotWords: Param[int] = _param("hotWords", TypeConverters.toInt)
     hotSyncsPerEpoch: Param[int] = _param("hotSyncsPerEpoch", TypeConverters.toInt)
     hogwild: Param[bool] = _param("hogwild", TypeConverters.toBoolean)
+    scaleEpochs: Param[bool] = _param("scaleEpochs", TypeConverters.toBoolean)
     reportDelay: Param[float] = _param("reportDelay", TypeConverters.toFloat)
     tempDir: Param[str] = Param(
         Params._dummy(),
@@ -158,6 +160,9 @@ class Word2VecParams(HasInputCol, HasOutputCol):
 
     def getHogwild(self) -> bool:
         return self.getOrDefault(self.hogwild)
+
+    def getScaleEpochs(self) -> bool:
+        return self.getOrDefault(self.scaleEpochs)
 
     def getReportDelay(self) -> float:
         return self.getOrDefault(self.reportDelay)

@@ -402,9 +402,18 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     exchange = exchange_strategy(cfg)
     hot, round_tasks = hot_sync(job.spark, cfg, exchange)
     params, tables_bytes = _tuple_params(cfg, corpus.vocab, job.paths)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, cfg.epochs, objective=cfg.objective)
+    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, run_passes(cfg), objective=cfg.objective)
     setup = _EpochSetup(exchange, hot, round_tasks, params, tables_bytes, schedule, uuid.uuid4().hex)
-    for epoch in range(len(epochs) + 1, cfg.epochs + 1):
+    if schedule.epochs != cfg.epochs:
+        log.info(
+            "training: %d passes over the corpus for --epochs %d, as %d averaged models move each row less per pass "
+            "than one model (README, 'Shards and quality'); --no-scale-epochs trains %d",
+            schedule.epochs,
+            cfg.epochs,
+            cfg.shards,
+            cfg.epochs,
+        )
+    for epoch in range(len(epochs) + 1, schedule.epochs + 1):
         record, model_dir = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
         check_converging(record, cfg, shape.vocab_size)
         epochs.append(record)
@@ -417,6 +426,14 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
             model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
     exchange.finish(job.spark, setup.run_id, cfg.shards)
     return model_dir
+
+
+def run_passes(cfg: TrainConfig) -> int:
+    """Passes over the corpus this run trains: ``epochs``, or more for averaged shard models
+    (``training.passes``; README, "Shards and quality")."""
+    if not cfg.scale_epochs:
+        return cfg.epochs
+    return training.passes(cfg.epochs, exchange_strategy(cfg).planned_models(cfg.shards))
 
 
 def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> None:
@@ -480,7 +497,7 @@ def _train_epoch(
     log.info(
         "EPOCH %d/%d: loss %.4f, %s examples, %s words/s, %.1f s (tuples %.1f s, training %.1f s)",
         epoch,
-        cfg.epochs,
+        setup.schedule.epochs,
         record.loss,
         f"{record.examples:,}",
         f"{record.words_per_sec:,.0f}",

@@ -24,6 +24,7 @@ docs/averaging-experiments.md has the runs).
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,6 +58,20 @@ def shard_lr_scale(models: int) -> float:
     """The multiple of the learning rate every shard trains at: P^(5/6) for P models up to 16,
     16^(5/6) beyond; 1 for one shard."""
     return float(np.power(float(min(models, MAX_MULTIPLE_MODELS)), 5.0 / 6.0))
+
+
+def passes(epochs: int, models: int) -> int:
+    """Passes over the corpus that give ``models`` averaged models about one model's training
+    in ``epochs`` epochs: floor(epochs x min(P, 16)^(1/6)), never fewer than ``epochs``.
+
+    Why: P copies at P^(5/6) times the rate, averaged, move every row P^(-1/6) as far per pair
+    as one model (docs/averaging-experiments.md, sections 14 and 15); the larger multiple that
+    would make up for it diverges, more passes do not. Rounded down, so the averaged rows never
+    travel further in all than one model's; beyond 16 models the passes stop growing with the
+    multiple, so the time does too.
+    """
+    factor: float = float(min(max(models, 1), MAX_MULTIPLE_MODELS)) ** (1.0 / 6.0)
+    return max(epochs, math.floor(epochs * factor + 1e-9))
 
 
 def learning_rate(alpha: float, min_alpha: float, progress: float) -> float:
