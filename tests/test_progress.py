@@ -49,4 +49,5 @@ def test_progress_lines_appear_within_every_epoch_at_the_interval(small_corpus, 
         assert percents == sorted(percents) and all(0 <= p <= 100 for p in percents)
         times = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f") for m in lines]
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-        assert all(gap < every + 1.0 for gap in gaps), gaps  # at the interval, give or take a poll
+        # at the interval, give or take a poll (and the load of the test file running beside this one)
+        assert all(gap < every + 2.0 for gap in gaps), gaps
