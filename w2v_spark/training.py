@@ -70,8 +70,8 @@ def passes(epochs: int, models: int) -> int:
     travel further in all than one model's; beyond 16 models the passes stop growing with the
     multiple, so the time does too.
     """
-    factor: float = float(min(max(models, 1), MAX_MULTIPLE_MODELS)) ** (1.0 / 6.0)
-    return max(epochs, math.floor(epochs * factor + 1e-9))
+    capped = min(max(models, 1), MAX_MULTIPLE_MODELS)
+    return max(epochs, math.floor(epochs * capped / shard_lr_scale(capped) + 1e-9))  # the step's shortfall
 
 
 def learning_rate(alpha: float, min_alpha: float, progress: float) -> float:
