@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,9 @@ def sample_run(tmp_path_factory):
 def test_train_on_the_shipped_sample(sample_run):
     out, r = sample_run
     check_outputs(out, epochs=3, keep_tuples=True)
-    epoch_lines = [line for line in r.stderr.splitlines() if "EPOCH" in line]
-    assert len(epoch_lines) == 3 and "loss" in epoch_lines[0] and "words/s" in epoch_lines[0]
+    # One summary per epoch; progress lines ("EPOCH 1 - TUPLES - PROGRESS") appear too on a loaded machine.
+    epoch_lines = [line for line in r.stderr.splitlines() if re.search(r"EPOCH \d+/\d+:", line)]
+    assert len(epoch_lines) == 3 and "loss" in epoch_lines[0] and "words/s" in epoch_lines[0], epoch_lines
 
     gensim = pytest.importorskip("gensim")
     kv = gensim.models.KeyedVectors.load_word2vec_format(str(out / "vectors.txt"))
