@@ -68,6 +68,7 @@ def test_cli_flags_parse_into_config_values():
         ({"objective": "hs"}, "objective must be one of batch_negative_sampling, negative_sampling, softmax"),
         ({"max_token_length": 0}, "max_token_length must be a positive integer"),
         ({"syncs_per_epoch": 0}, "syncs_per_epoch must be a positive integer"),
+        ({"hot_syncs_per_epoch": 0}, "hot_syncs_per_epoch must be a positive integer (or unset"),
     ],
 )
 def test_invalid_values_fail_with_a_one_line_fix(change, message):

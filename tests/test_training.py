@@ -265,6 +265,15 @@ def test_hot_row_meetings_fall_strictly_inside_rounds_and_each_once():
     assert training.shard_cuts(7, 1, 2, None) == [3, 7]
 
 
+def test_unset_meetings_per_epoch_grow_with_the_corpus_in_steps_of_16():
+    # The two corpora the rule was measured on (1.44M and 4.60M in-vocabulary tokens) and the extremes.
+    assert exchange.meetings_per_epoch(0) == exchange.meetings_per_epoch(1_441_634) == 16
+    assert exchange.meetings_per_epoch(4_601_023) == 48
+    counts = [exchange.meetings_per_epoch(t) for t in range(0, 100_000_000, 250_000)]
+    assert counts == sorted(counts) and all(m % 16 == 0 and m >= 16 for m in counts)
+    assert 900 <= exchange.meetings_per_epoch(100_000_000) <= 1100  # about one per 100,000 tokens
+
+
 def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_path):
     """Three shards in a barrier stage of two tasks (task 0 holds shards 0 and 2): after the
     meeting every copy's first rows are the mean over the three, bit for bit; the rest are untouched."""

@@ -82,7 +82,12 @@ class TrainConfig:
         "meeting, four times at every fourth, and so on (pWord2Vec's schedule); at fixed row counts, so runs stay "
         "reproducible. 0 turns meetings off (shards are then averaged only syncs_per_epoch times).",
     )
-    hot_syncs_per_epoch: int = _param(16, "Meetings per epoch at which the shards average their hot_words rows.")
+    hot_syncs_per_epoch: int | None = _param(
+        None,
+        "Meetings per epoch at which the shards average their hot_words rows; unset means 16 per 1.6 million "
+        "tokens of the corpus (in steps of 16, at least 16), so that the same number of windows is trained "
+        "between meetings whatever the corpus's size (README, 'Shards and quality').",
+    )
     hogwild: bool = _param(
         False,
         "Tasks in one executor train one shared copy of the model in place, without locks (Hogwild, as "
@@ -151,7 +156,7 @@ RUN_OPTIONS = frozenset(
 TOKENIZER_FIELDS = frozenset({"token_pattern", "lowercase", "max_token_length"})
 DEFAULTS: dict[str, Any] = {name: f.default for name, f in FIELDS.items()}
 # Fields whose default is "unset" (None) and the type a value must have when given.
-OPTIONAL_TYPES: dict[str, type] = {"partitions": int}
+OPTIONAL_TYPES: dict[str, type] = {"partitions": int, "hot_syncs_per_epoch": int}
 
 
 def flag(name: str) -> str:
@@ -177,15 +182,15 @@ def _check_types(c: TrainConfig) -> None:
         "epochs",
         "max_sentence_length",
         "syncs_per_epoch",
-        "hot_syncs_per_epoch",
         "max_token_length",
     ):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             _fail(name, "a positive integer", v)
-    p = c.partitions
-    if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
-        _fail("partitions", "a positive integer (or unset, for one shard per core)", c.partitions)
+    for name, unset in (("partitions", "one shard per core"), ("hot_syncs_per_epoch", "16 per 1.6M tokens")):
+        v = getattr(c, name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            _fail(name, f"a positive integer (or unset, for {unset})", v)
     for name in ("max_vocab_size", "seed", "negative", "keep_checkpoints", "hot_words"):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -70,7 +70,7 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
         objective: str = "batch_negative_sampling",
         syncsPerEpoch: int = 1,
         hotWords: int = 1024,
-        hotSyncsPerEpoch: int = 16,
+        hotSyncsPerEpoch: int | None = None,
         hogwild: bool = False,
         scaleEpochs: bool = True,
         reportDelay: float = 10.0,

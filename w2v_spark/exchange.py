@@ -41,6 +41,20 @@ from w2v_spark import blocks, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
 
+MEETING_STEP = 16  # meetings per epoch come in steps of this many (the smallest corpora get one step)
+TOKENS_PER_STEP = 1_600_000  # corpus tokens per step: a meeting about every 100,000 tokens
+
+
+def meetings_per_epoch(tokens: int) -> int:
+    """The hot-row meetings per epoch when ``--hot-syncs-per-epoch`` is unset, for a corpus of
+    ``tokens`` in-vocabulary tokens: 16 per 1.6 million, rounded, at least 16.
+
+    What the copies drift apart by between meetings grows with the windows trained between
+    them, so a larger corpus meets more often per epoch: 16 sufficed for 1.5 million tokens and
+    not for 4.8 million, where 48 did (docs/averaging-experiments.md, section 17).
+    """
+    return MEETING_STEP * max(1, int(tokens / TOKENS_PER_STEP + 0.5))
+
 
 @dataclass(frozen=True)
 class HotSync:

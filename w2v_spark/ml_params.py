@@ -103,7 +103,7 @@ class Word2VecParams(HasInputCol, HasOutputCol):
         self._setDefault(inputCol="tokens", tempDir="", **defaults)
 
     def config_values(self) -> dict[str, Any]:
-        """The TrainConfig fields these Params set (unset numPartitions stays unset)."""
+        """The TrainConfig fields these Params set (unset numPartitions and hotSyncsPerEpoch stay unset)."""
         return {field: self.getOrDefault(name) for name, field in PARAM_FIELDS.items() if self.isDefined(name)}
 
     def getVectorSize(self) -> int:
@@ -155,8 +155,9 @@ class Word2VecParams(HasInputCol, HasOutputCol):
     def getHotWords(self) -> int:
         return self.getOrDefault(self.hotWords)
 
-    def getHotSyncsPerEpoch(self) -> int:
-        return self.getOrDefault(self.hotSyncsPerEpoch)
+    def getHotSyncsPerEpoch(self) -> int | None:
+        """Hot-row meetings per epoch, or None when unset (16 per 1.6 million tokens of the corpus)."""
+        return self.getOrDefault(self.hotSyncsPerEpoch) if self.isDefined(self.hotSyncsPerEpoch) else None
 
     def getHogwild(self) -> bool:
         return self.getOrDefault(self.hogwild)

@@ -40,7 +40,7 @@ from w2v_spark.blocks import ModelShape
 from w2v_spark.config import TrainConfig
 from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.errors import ConfigError, DataError, TrainingError
-from w2v_spark.exchange import Exchange, HotSync
+from w2v_spark.exchange import Exchange, HotSync, meetings_per_epoch
 from w2v_spark.exchange import get as get_exchange
 from w2v_spark.metrics import EpochRecord, Peaks, RunMetrics
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
@@ -400,7 +400,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     """
     cfg = job.cfg
     exchange = exchange_strategy(cfg)
-    hot, round_tasks = hot_sync(job.spark, cfg, exchange)
+    hot, round_tasks = hot_sync(job.spark, cfg, exchange, int(corpus.vocab.counts.sum()))
     params, tables_bytes = _tuple_params(cfg, corpus.vocab, job.paths)
     schedule = training.Schedule(cfg.alpha, cfg.min_alpha, run_passes(cfg), objective=cfg.objective)
     setup = _EpochSetup(exchange, hot, round_tasks, params, tables_bytes, schedule, uuid.uuid4().hex)
@@ -508,8 +508,9 @@ def _train_epoch(
     return record, result.model_dir
 
 
-def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple[HotSync | None, int]:
-    """Whether the shards meet mid-round to average the hottest rows, and in how many tasks (logged).
+def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: int) -> tuple[HotSync | None, int]:
+    """Whether the shards meet mid-round to average the hottest rows, how often (unset: by the
+    corpus's ``tokens``), and in how many tasks (logged).
 
     Meeting shards must run at once, so a round is a barrier stage of min(shards, task slots)
     tasks, each training its share of the shards side by side; the vectors do not depend on
@@ -539,7 +540,7 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange) -> tuple
         )
         return None, 0
     slots = local_slots(master) or tasks.task_slots(spark)
-    hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch)
+    hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch or meetings_per_epoch(tokens))
     round_tasks = min(shards, slots)
     log.info(
         "training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
