@@ -541,14 +541,16 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
         return None, 0
     slots = local_slots(master) or tasks.task_slots(spark)
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch or meetings_per_epoch(tokens))
+    how = "--hot-syncs-per-epoch" if cfg.hot_syncs_per_epoch else f"16 per 1.6M of the corpus's {tokens:,} tokens"
     round_tasks = min(shards, slots)
     log.info(
         "training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
-        "times, in %d task(s), reproducibly; %s",
+        "times (%s), in %d task(s), reproducibly; %s",
         shards,
         cfg.syncs_per_epoch,
         hot.rows,
         hot.per_epoch,
+        how,
         round_tasks,
         hint,
     )
