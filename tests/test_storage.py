@@ -31,3 +31,16 @@ def test_paths_and_uris():
     assert storage.spark_uri("hdfs://nn/x/") == "hdfs://nn/x"
     fs, inner = storage.filesystem("file:///tmp/x")
     assert inner == "/tmp/x" and fs.type_name == "local"
+
+
+def test_raw_rows_read_back_any_slice_of_every_array(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    emb, theta = rng.standard_normal((7, 3), dtype=np.float32), rng.standard_normal((7, 3), dtype=np.float32)
+    path = str(tmp_path / "meet" / "part-00000.bin")
+    storage.write_raw(path, emb, theta)
+    for start, stop in ((0, 7), (2, 5), (6, 7), (4, 4)):
+        got_e, got_t = storage.read_raw_rows(path, 2, 7, 3, start, stop)
+        assert np.array_equal(got_e, emb[start:stop]) and np.array_equal(got_t, theta[start:stop])
+    assert [p.name for p in (tmp_path / "meet").iterdir()] == ["part-00000.bin"]  # no temporary left

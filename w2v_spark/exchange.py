@@ -256,32 +256,38 @@ def average_hot_rows(
     slice, so every copy gets the same bits whichever task trains which shard, and the run stays
     reproducible. A retried stage rewrites the same files with the same contents (the training
     up to a meeting is deterministic), so a file left by a failed attempt is as good as its rewrite.
+    The files hold raw rows, not .npy records: parsing a header per read cost more than the read
+    (docs/averaging-experiments.md, section 17).
     """
     meet_dir = storage.join(round_dir, f"meet-{meeting:04d}")
+    width = next(iter(copies.values()))[0].shape[1]
     for shard, (emb, theta) in copies.items():
-        storage.write_arrays(storage.join(meet_dir, f"part-{shard:05d}.npy"), emb[:rows], theta[:rows])
+        storage.write_raw(meet_file(meet_dir, "part", shard), emb[:rows], theta[:rows])
     wait_for_files(meet_dir, "part-", shards)
     inv = np.float32(1.0 / shards)
     for k in copies:
         start, stop = rows * k // shards, rows * (k + 1) // shards
-        means = []
-        for index in (0, 1):
-            total = storage.read_rows(storage.join(meet_dir, f"part-{0:05d}.npy"), index, start, stop)
-            for p in range(1, shards):
-                total += storage.read_rows(storage.join(meet_dir, f"part-{p:05d}.npy"), index, start, stop)
-            means.append(total * inv)
-        storage.write_arrays(storage.join(meet_dir, f"mean-{k:05d}.npy"), *means)
+        total_e, total_t = storage.read_raw_rows(meet_file(meet_dir, "part", 0), 2, rows, width, start, stop)
+        for p in range(1, shards):
+            e, t = storage.read_raw_rows(meet_file(meet_dir, "part", p), 2, rows, width, start, stop)
+            total_e += e
+            total_t += t
+        storage.write_raw(meet_file(meet_dir, "mean", k), total_e * inv, total_t * inv)
     wait_for_files(meet_dir, "mean-", shards)
     for k in range(shards):
         start, stop = rows * k // shards, rows * (k + 1) // shards
-        mean_e, mean_t = storage.read_arrays(storage.join(meet_dir, f"mean-{k:05d}.npy"), 2)
+        mean_e, mean_t = storage.read_raw_rows(meet_file(meet_dir, "mean", k), 2, stop - start, width, 0, stop - start)
         for emb, theta in copies.values():
             emb[start:stop] = mean_e
             theta[start:stop] = mean_t
 
 
+def meet_file(meet_dir: str, kind: str, shard: int) -> str:
+    return storage.join(meet_dir, f"{kind}-{shard:05d}.bin")
+
+
 def wait_for_files(directory: str, prefix: str, count: int, timeout: float = 3600.0) -> None:
-    """Wait until ``directory`` holds ``count`` files named prefix*.npy (written atomically).
+    """Wait until ``directory`` holds ``count`` files named prefix*.bin (written atomically).
 
     The round's tasks form a barrier stage, so Spark starts them all at once and retries them
     together; they meet through files rather than ``BarrierTaskContext.barrier()``, which takes
@@ -289,7 +295,7 @@ def wait_for_files(directory: str, prefix: str, count: int, timeout: float = 360
     """
     deadline = time.monotonic() + timeout
     pause = 0.0005
-    while storage.count_files(directory, prefix, ".npy") < count:
+    while storage.count_files(directory, prefix, ".bin") < count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"shards did not all reach {directory} within {timeout:.0f} s")
         time.sleep(pause)
