@@ -50,8 +50,8 @@ def meetings_per_epoch(tokens: int) -> int:
     ``tokens`` in-vocabulary tokens: 16 per 1.6 million, rounded, at least 16.
 
     What the copies drift apart by between meetings grows with the windows trained between
-    them, so a larger corpus meets more often per epoch: 16 sufficed for 1.5 million tokens and
-    not for 4.8 million, where 48 did (docs/averaging-experiments.md, section 17).
+    them, so a larger corpus meets more often per epoch: 16 sufficed for 1.4 million tokens and
+    not for 4.6 million, where 48 did (docs/averaging-experiments.md, section 17).
     """
     return MEETING_STEP * max(1, int(tokens / TOKENS_PER_STEP + 0.5))
 

@@ -187,9 +187,9 @@ def read_rows(path: str, index: int, start: int, stop: int) -> np.ndarray:
 
 
 def write_raw(path: str, *arrays: np.ndarray) -> None:
-    """Arrays' bytes back to back, with no header, written atomically: for transient files whose
-    readers know the shapes (the hot-row meetings'), where parsing .npy headers cost more than
-    reading the rows."""
+    """Float32 arrays' bytes back to back, with no header, written atomically: for transient files
+    whose readers know the shapes (the hot-row meetings', read by :func:`read_raw_rows`), where
+    parsing .npy headers cost more than reading the rows."""
     with atomic_output(path) as fh:
         for a in arrays:
             fh.write(np.ascontiguousarray(a).tobytes())
