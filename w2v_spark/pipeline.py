@@ -40,7 +40,7 @@ from w2v_spark.blocks import ModelShape
 from w2v_spark.config import TrainConfig
 from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.errors import ConfigError, DataError, TrainingError
-from w2v_spark.exchange import Exchange, HotSync, meetings_per_epoch
+from w2v_spark.exchange import MEETING_STEP, TOKENS_PER_STEP, Exchange, HotSync, meetings_per_epoch
 from w2v_spark.exchange import get as get_exchange
 from w2v_spark.metrics import EpochRecord, Peaks, RunMetrics
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
@@ -541,7 +541,8 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
         return None, 0
     slots = local_slots(master) or tasks.task_slots(spark)
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch or meetings_per_epoch(tokens))
-    how = "--hot-syncs-per-epoch" if cfg.hot_syncs_per_epoch else f"16 per 1.6M of the corpus's {tokens:,} tokens"
+    per = f"{MEETING_STEP} per {TOKENS_PER_STEP / 1e6:g}M of the corpus's {tokens:,} tokens"
+    how = "--hot-syncs-per-epoch" if cfg.hot_syncs_per_epoch else per
     round_tasks = min(shards, slots)
     log.info(
         "training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
