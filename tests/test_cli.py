@@ -46,6 +46,18 @@ def test_train_on_the_shipped_sample(sample_run):
     np.testing.assert_array_equal(kb.vectors, kv.vectors)
 
 
+def test_local_meetings_keep_their_files_in_shared_memory_until_the_run_ends(sample_run):
+    """On a local master the shards meet through files under /dev/shm, not on disk, and the run
+    removes them (README, "Shards and quality")."""
+    _, r = sample_run
+    found = re.findall(r"the meetings' files go to (\S+) ", r.stderr)
+    if not os.path.isdir("/dev/shm"):
+        assert not found, found
+        return
+    assert len(found) == 1 and found[0].startswith("/dev/shm/w2v-spark-"), r.stderr[-2000:]
+    assert not os.path.exists(found[0])
+
+
 def test_evaluate_agrees_with_gensim_on_a_trained_run(sample_run):
     gensim = pytest.importorskip("gensim")
     from gensim.test.utils import datapath

@@ -33,14 +33,25 @@ def test_paths_and_uris():
     assert inner == "/tmp/x" and fs.type_name == "local"
 
 
-def test_raw_rows_read_back_any_slice_of_every_array(tmp_path):
+@pytest.mark.parametrize("uri", [False, True], ids=["path", "file-uri"])
+def test_raw_rows_read_back_any_slice_of_every_array(tmp_path, uri):
     import numpy as np
 
     rng = np.random.default_rng(0)
     emb, theta = rng.standard_normal((7, 3), dtype=np.float32), rng.standard_normal((7, 3), dtype=np.float32)
-    path = str(tmp_path / "meet" / "part-00000.bin")
+    path = ("file://" if uri else "") + str(tmp_path / "meet" / "part-00000.bin")
     storage.write_raw(path, emb, theta)
     for start, stop in ((0, 7), (2, 5), (6, 7), (4, 4)):
         got_e, got_t = storage.read_raw_rows(path, 2, 7, 3, start, stop)
         assert np.array_equal(got_e, emb[start:stop]) and np.array_equal(got_t, theta[start:stop])
     assert [p.name for p in (tmp_path / "meet").iterdir()] == ["part-00000.bin"]  # no temporary left
+
+
+def test_first_missing_counts_on_from_what_a_waiter_already_saw(tmp_path):
+    paths = [str(tmp_path / f"part-{k}.bin") for k in range(4)]
+    for k in (0, 1, 3):
+        storage.write_text(paths[k], "x")
+    assert storage.first_missing(paths) == 2 and storage.first_missing(paths, 2) == 2
+    storage.write_text(paths[2], "x")
+    assert storage.first_missing(paths, 2) == 4 and storage.first_missing(["file://" + p for p in paths]) == 4
+    assert storage.first_missing([]) == 0

@@ -1,11 +1,14 @@
 """Driver-side pieces of training: initialisation, learning-rate schedule, shard averaging."""
 
+import os
+import shutil
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import blocks, exchange, storage, tasks, training
+from w2v_spark import blocks, exchange, meetings, storage, tasks, training
 from w2v_spark.blocks import ModelShape
 from w2v_spark.corpus import part_name
 from w2v_spark.errors import ConfigError
@@ -199,13 +202,15 @@ def test_an_unknown_exchange_strategy_is_refused_with_the_known_ones():
     assert exchange.get("average").reproducible and not exchange.get("hogwild").reproducible
 
 
-def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2, hot=None, tasks=0):
+def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2, hot=None, **placement):
+    """One epoch of two shards; ``placement`` may give EpochPlan's ``tasks`` and ``meet_root``."""
     work = str(tmp_path / name)
     training.init_model(spark, storage.join(work, "model-init"), shape, seed=3)
     rows = tuple(storage.num_rows(str(tuples_dir / part_name(p))) for p in (0, 1))
-    plan = training.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, 0, hot, tasks)
+    plan = training.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, 0, hot, **placement)
     schedule = training.Schedule(0.05, 0.001, 1, lr_scale=training.shard_lr_scale(2))
-    return training.train_epoch(spark, exchange.get(exchange_name), plan, storage.join(work, "model-init"), schedule)
+    strategy = exchange.get(exchange_name) if isinstance(exchange_name, str) else exchange_name
+    return training.train_epoch(spark, strategy, plan, storage.join(work, "model-init"), schedule)
 
 
 def _two_random_shards(tmp_path, seed, rows):
@@ -254,7 +259,7 @@ def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
 
 
 def test_hot_row_meetings_fall_strictly_inside_rounds_and_each_once():
-    hot = exchange.HotSync(rows=10, per_epoch=16)
+    hot = meetings.HotSync(rows=10, per_epoch=16)
     for syncs in (1, 2, 3, 5, 16, 20):
         rounds = [hot.points(sync, syncs) for sync in range(syncs)]
         met = [j for r in rounds for j in r]
@@ -267,11 +272,11 @@ def test_hot_row_meetings_fall_strictly_inside_rounds_and_each_once():
 
 def test_unset_meetings_per_epoch_grow_with_the_corpus_in_steps_of_16():
     # The two corpora the rule was measured on (1.44M and 4.60M in-vocabulary tokens) and the extremes.
-    assert exchange.meetings_per_epoch(0) == exchange.meetings_per_epoch(1_441_634) == 16
-    assert exchange.meetings_per_epoch(4_601_023) == 48
-    counts = [exchange.meetings_per_epoch(t) for t in range(0, 100_000_000, 250_000)]
+    assert meetings.meetings_per_epoch(0) == meetings.meetings_per_epoch(1_441_634) == 16
+    assert meetings.meetings_per_epoch(4_601_023) == 48
+    counts = [meetings.meetings_per_epoch(t) for t in range(0, 100_000_000, 250_000)]
     assert counts == sorted(counts) and all(m % 16 == 0 and m >= 16 for m in counts)
-    assert 900 <= exchange.meetings_per_epoch(100_000_000) <= 1100  # about one per 100,000 tokens
+    assert 900 <= meetings.meetings_per_epoch(100_000_000) <= 1100  # about one per 100,000 tokens
 
 
 def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_path):
@@ -285,7 +290,7 @@ def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_
 
     def work(task):
         copies = {s: copy(s) for s in range(task, shards, 2)}
-        exchange.average_hot_rows(str(tmp_path / "round"), shards, rows, 1, copies)
+        meetings.average_hot_rows(str(tmp_path / "round"), shards, rows, 1, copies)
         return {str(s): [e.tolist(), t.tolist()] for s, (e, t) in copies.items()}
 
     results = tasks.run_tasks(spark, 2, work, barrier=True)
@@ -299,14 +304,79 @@ def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_
             assert np.array_equal(got[s][index][rows:], copy(s)[index][rows:])
 
 
+def test_a_meeting_deletes_the_previous_meetings_files_once_all_have_written_their_parts(spark, tmp_path):
+    """Two tasks meet three times: after each meeting only its own files are left, so a round
+    holds at most two meetings' files whatever its length."""
+    meet_dir = str(tmp_path / "meet")
+
+    def work(task):
+        copies = {task: (np.full((4, 2), task, np.float32), np.full((4, 2), task, np.float32))}
+        own_after = []
+        for meeting, previous in ((1, 0), (2, 1), (5, 2)):
+            meetings.average_hot_rows(meet_dir, 2, 2, meeting, copies, previous)
+            own_after.append(sorted(n[:9] for n in os.listdir(meet_dir) if n.endswith(f"-{task:05d}.bin")))
+        return {"own": own_after, "emb": copies[task][0].tolist()}
+
+    results = tasks.run_tasks(spark, 2, work, barrier=True)
+    for r in results:
+        assert r["own"] == [["meet-0001"] * 2, ["meet-0002"] * 2, ["meet-0005"] * 2]  # its part and mean slice
+        assert np.array_equal(r["emb"], [[0.5, 0.5]] * 2 + [[r["emb"][3][0]] * 2] * 2)
+    assert sorted(os.listdir(meet_dir)) == [f"meet-0005-{k}-{s:05d}.bin" for k in ("mean", "part") for s in (0, 1)]
+
+
+def test_a_retried_round_refuses_the_meeting_directory_of_an_earlier_attempt(tmp_path):
+    """Should Spark ever retry a round's barrier stage, the attempt fails at the first task that
+    finds an earlier attempt's mark (the driver reruns rounds in fresh directories)."""
+    meet_dir = str(tmp_path / "meet")
+    meetings.claim(meet_dir, 0)
+    meetings.claim(meet_dir, 1)
+    with pytest.raises(meetings.RoundRetried, match="earlier attempt"):
+        meetings.claim(meet_dir, 1)
+
+
+def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result(spark, tmp_path):
+    """Spark does not retry a failed barrier stage that returns results: the driver runs the
+    round again, in a fresh meeting directory, and the model is the one of a run without faults."""
+    tuples_dir = _two_random_shards(tmp_path, seed=5, rows=400)
+    shape, hot = ModelShape(20, 8), meetings.HotSync(rows=5, per_epoch=8)
+    failed = str(tmp_path / "failed-once")
+
+    class FailsOnce(exchange.Averaged):
+        def begin(self, rnd, task):
+            super().begin(rnd, task)
+            if task == 1 and storage.claim(failed):  # the first run of the first round only
+                raise RuntimeError("task 1 failed")
+
+    once = _epoch(spark, tmp_path, shape, tuples_dir, "once", FailsOnce(), hot=hot, tasks=2, restarts=1)
+    clean = _epoch(spark, tmp_path, shape, tuples_dir, "clean", hot=hot, tasks=2)
+    assert os.path.exists(failed) and once.examples == clean.examples == 800
+    assert np.array_equal(blocks.read_model(once.model_dir, shape)[0], blocks.read_model(clean.model_dir, shape)[0])
+    storage.remove_files([failed])
+    with pytest.raises(Exception, match="task 1 failed"):  # without a restart the job's error stands
+        _epoch(spark, tmp_path, shape, tuples_dir, "none", FailsOnce(), hot=hot, tasks=2)
+
+
+def test_a_failed_round_with_meetings_runs_again_as_often_as_spark_retries_a_task(spark):
+    from w2v_spark.pipeline import round_restarts
+
+    assert round_restarts(spark, "local[2]") == round_restarts(spark, "local") == 0  # as Spark: no retries
+    assert round_restarts(spark, "local[4,3]") == 2
+    assert round_restarts(spark, "spark://h:7077") == round_restarts(spark, "local-cluster[2,1,1024]") == 3
+
+
 def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tmp_path):
     """The shards meet inside a barrier stage; how they are split over its tasks changes nothing,
-    and the meetings do change the model (so they ran)."""
+    nor where the meetings' files go (which is emptied after each round), and the meetings do
+    change the model (so they ran)."""
     tuples_dir = _two_random_shards(tmp_path, seed=4, rows=800)
     shape = ModelShape(20, 8)
-    hot = exchange.HotSync(rows=5, per_epoch=8)
+    hot = meetings.HotSync(rows=5, per_epoch=8)
     two = _epoch(spark, tmp_path, shape, tuples_dir, "two", syncs=1, hot=hot, tasks=2)
     one = _epoch(spark, tmp_path, shape, tuples_dir, "one", syncs=1, hot=hot, tasks=1)
+    elsewhere = _epoch(
+        spark, tmp_path, shape, tuples_dir, "meet", syncs=2, hot=hot, tasks=2, meet_root=str(tmp_path / "m")
+    )
+    inside = _epoch(spark, tmp_path, shape, tuples_dir, "inside", syncs=2, hot=hot, tasks=2)
     plain = _epoch(spark, tmp_path, shape, tuples_dir, "plain", syncs=1)
     e2, t2 = blocks.read_model(two.model_dir, shape)
     e1, t1 = blocks.read_model(one.model_dir, shape)
@@ -314,3 +384,37 @@ def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tm
     assert two.examples == one.examples == 1600
     assert np.array_equal(e1, e2) and np.array_equal(t1, t2)
     assert not np.array_equal(e0, e2)
+    assert np.array_equal(
+        blocks.read_model(elsewhere.model_dir, shape)[0], blocks.read_model(inside.model_dir, shape)[0]
+    )
+    assert (tmp_path / "m").is_dir() and not [p for p in (tmp_path / "m").rglob("*") if p.is_file()]
+
+
+def test_meeting_files_go_to_shared_memory_only_with_room_for_them():
+    hot = meetings.HotSync(rows=1024, per_epoch=48)
+    # the largest meeting of 16 shards of a 35,477 x 100 model: 32,768 rows of E and Θ, 17 times
+    need = hot.meeting_bytes(16, 35_477, 100)
+    assert need == 17 * 32_768 * 2 * 100 * 4
+    assert hot.meeting_bytes(16, 5_000, 100) == 17 * 5_000 * 2 * 100 * 4  # at most the whole vocabulary
+    assert meetings.shared_memory_root("r", 1 << 60) == ""  # more than any machine has
+    small = meetings.shared_memory_root("r", 1 << 10)
+    assert small == (f"/dev/shm/w2v-spark-{os.getpid()}-r" if os.path.isdir("/dev/shm") else "")
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_a_killed_runs_meeting_files_are_deleted_by_the_next_run():
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    dead, alive = f"/dev/shm/w2v-spark-{gone.stdout.strip()}-x", f"/dev/shm/w2v-spark-{os.getpid()}-y"
+    for path in (dead, alive):
+        os.makedirs(os.path.join(path, "epoch=1-sync=0"), exist_ok=True)
+    try:
+        meetings.shared_memory_root("r", 1 << 10)
+        assert not os.path.exists(dead) and os.path.isdir(alive)
+    finally:
+        shutil.rmtree(alive, ignore_errors=True)
+        shutil.rmtree(dead, ignore_errors=True)

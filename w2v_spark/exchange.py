@@ -27,7 +27,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -40,44 +39,7 @@ from pyspark.sql import SparkSession
 from w2v_spark import blocks, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
-
-MEETING_STEP = 16  # meetings per epoch come in steps of this many (the smallest corpora get one step)
-TOKENS_PER_STEP = 1_600_000  # corpus tokens per step: a meeting about every 100,000 tokens
-
-
-def meetings_per_epoch(tokens: int) -> int:
-    """The hot-row meetings per epoch when ``--hot-syncs-per-epoch`` is unset, for a corpus of
-    ``tokens`` in-vocabulary tokens: 16 per 1.6 million, rounded, at least 16.
-
-    What the copies drift apart by between meetings grows with the windows trained between
-    them, so a larger corpus meets more often per epoch: 16 sufficed for 1.4 million tokens and
-    not for 4.6 million, where 48 did (docs/averaging-experiments.md, section 17).
-    """
-    return MEETING_STEP * max(1, int(tokens / TOKENS_PER_STEP + 0.5))
-
-
-@dataclass(frozen=True)
-class HotSync:
-    """Mid-round averaging of the hottest rows (ids follow descending count, so rows 0..n-1).
-
-    As in pWord2Vec's multi-node trainer, meeting j averages ``rows`` times the largest power of
-    two dividing j: the most frequent words at every meeting, twice as many at every second one,
-    four times as many at every fourth, so a word's rows meet about as often as its frequency
-    asks for, at about log2(per_epoch) times the cost of the first tier.
-    """
-
-    rows: int
-    per_epoch: int
-
-    def rows_at(self, meeting: int) -> int:
-        return self.rows * (meeting & -meeting)
-
-    def points(self, sync: int, syncs: int) -> list[int]:
-        """The meetings j (at fraction j / per_epoch of every shard's epoch) inside round ``sync``.
-
-        Every task of the round gets the same list whatever its row count, so none waits forever.
-        """
-        return [j for j in range(1, self.per_epoch) if sync * self.per_epoch < j * syncs < (sync + 1) * self.per_epoch]
+from w2v_spark.meetings import HotSync, average_hot_rows, claim
 
 
 @dataclass(frozen=True)
@@ -96,6 +58,7 @@ class Round:
     models: int  # models trained side by side (each about 1/models of the round)
     hot: HotSync | None = None  # set when the round's tasks meet mid-round (a barrier stage)
     tasks: int = 0  # tasks of the round; task t trains shards t, t + tasks, ... (one each without hot)
+    meet_dir: str = ""  # with hot: where the meetings' files go, fresh for every run of the round (meetings.py)
 
 
 @dataclass(frozen=True)
@@ -155,6 +118,9 @@ class Exchange(ABC):
         """Whether the round's tasks run as one barrier stage (to meet mid-round)."""
         return False
 
+    def begin(self, rnd: Round, task: int) -> None:  # noqa: B027 - optional hook
+        """In the task, before anything else: whatever the strategy checks or sets up per task."""
+
     def meet(self, rnd: Round, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
         """In the task: hot-row meeting ``meeting`` for the task's copies {shard: (emb, theta)}."""
         raise NotImplementedError(f"the {self.name} exchange does not meet mid-round")
@@ -178,10 +144,16 @@ class Averaged(Exchange):
     def barrier(self, rnd: Round) -> bool:
         return rnd.hot is not None
 
+    def begin(self, rnd: Round, task: int) -> None:
+        if rnd.hot is not None:
+            claim(rnd.meet_dir, task)  # a retried attempt of the stage stops here (meetings.py)
+
     def meet(self, rnd: Round, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
-        assert rnd.hot is not None
+        assert rnd.hot is not None and rnd.meet_dir
         rows = min(rnd.shape.vocab_size, rnd.hot.rows_at(meeting))
-        average_hot_rows(rnd.round_dir, len(rnd.shard_rows), rows, meeting, copies)
+        points = rnd.hot.points(rnd.sync, rnd.syncs)
+        previous = points[points.index(meeting) - 1] if points.index(meeting) else 0
+        average_hot_rows(rnd.meet_dir, len(rnd.shard_rows), rows, meeting, copies, previous)
 
 
 class Hogwild(Exchange):
@@ -241,65 +213,6 @@ def average(spark: SparkSession, model_dir: str, deltas: list[str], next_dir: st
 
     results = tasks.run_tasks(spark, shape.blocks, work)
     return [sum(r["read"] for r in results), sum(r["written"] for r in results)]
-
-
-def average_hot_rows(
-    round_dir: str, shards: int, rows: int, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]
-) -> None:
-    """In a barrier task: replace rows 0..rows-1 of the task's copies {shard: (emb, theta)} by
-    their mean over all ``shards`` copies.
-
-    A reduce-scatter through files: every task writes its copies' hot rows; the task holding
-    shard s averages slice s of those rows over all the files, in shard order, and writes it;
-    every task then reads the slices back. Each task moves about three times the hot rows,
-    whatever the shard count, and no task waits on another's whole sum. One task computes each
-    slice, so every copy gets the same bits whichever task trains which shard, and the run stays
-    reproducible. A retried stage rewrites the same files with the same contents (the training
-    up to a meeting is deterministic), so a file left by a failed attempt is as good as its rewrite.
-    The files hold raw rows, not .npy records: parsing a header per read cost more than the read
-    (docs/averaging-experiments.md, section 17).
-    """
-    meet_dir = storage.join(round_dir, f"meet-{meeting:04d}")
-    width = next(iter(copies.values()))[0].shape[1]
-    for shard, (emb, theta) in copies.items():
-        storage.write_raw(meet_file(meet_dir, "part", shard), emb[:rows], theta[:rows])
-    wait_for_files(meet_dir, "part-", shards)
-    inv = np.float32(1.0 / shards)
-    for k in copies:
-        start, stop = rows * k // shards, rows * (k + 1) // shards
-        total_e, total_t = storage.read_raw_rows(meet_file(meet_dir, "part", 0), 2, rows, width, start, stop)
-        for p in range(1, shards):
-            e, t = storage.read_raw_rows(meet_file(meet_dir, "part", p), 2, rows, width, start, stop)
-            total_e += e
-            total_t += t
-        storage.write_raw(meet_file(meet_dir, "mean", k), total_e * inv, total_t * inv)
-    wait_for_files(meet_dir, "mean-", shards)
-    for k in range(shards):
-        start, stop = rows * k // shards, rows * (k + 1) // shards
-        mean_e, mean_t = storage.read_raw_rows(meet_file(meet_dir, "mean", k), 2, stop - start, width, 0, stop - start)
-        for emb, theta in copies.values():
-            emb[start:stop] = mean_e
-            theta[start:stop] = mean_t
-
-
-def meet_file(meet_dir: str, kind: str, shard: int) -> str:
-    return storage.join(meet_dir, f"{kind}-{shard:05d}.bin")
-
-
-def wait_for_files(directory: str, prefix: str, count: int, timeout: float = 3600.0) -> None:
-    """Wait until ``directory`` holds ``count`` files named prefix*.bin (written atomically).
-
-    The round's tasks form a barrier stage, so Spark starts them all at once and retries them
-    together; they meet through files rather than ``BarrierTaskContext.barrier()``, which takes
-    about a second per call (it polls once a second) where a meeting takes milliseconds.
-    """
-    deadline = time.monotonic() + timeout
-    pause = 0.0005
-    while storage.count_files(directory, prefix, ".bin") < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"shards did not all reach {directory} within {timeout:.0f} s")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.002)
 
 
 def executor_dir(run: str) -> str:

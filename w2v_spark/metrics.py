@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from w2v_spark import memory
-from w2v_spark.exchange import HotSync
+from w2v_spark.meetings import HotSync
 from w2v_spark.training import EpochResult
 from w2v_spark.tuples import TupleStats
 

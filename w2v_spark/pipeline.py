@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -40,8 +41,9 @@ from w2v_spark.blocks import ModelShape
 from w2v_spark.config import TrainConfig
 from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.errors import ConfigError, DataError, TrainingError
-from w2v_spark.exchange import MEETING_STEP, TOKENS_PER_STEP, Exchange, HotSync, meetings_per_epoch
+from w2v_spark.exchange import Exchange
 from w2v_spark.exchange import get as get_exchange
+from w2v_spark.meetings import MEETING_STEP, TOKENS_PER_STEP, HotSync, meetings_per_epoch, shared_memory_root
 from w2v_spark.metrics import EpochRecord, Peaks, RunMetrics
 from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
 from w2v_spark.training import init_model
@@ -391,6 +393,7 @@ class _EpochSetup:
     tables_bytes: int  # the count tables' file, written by the driver before epoch 1
     schedule: training.Schedule
     run_id: str  # names this run's executor-local files (hogwild's shared copies)
+    meet_root: str = ""  # where the meetings' files go if not in the round directories (meetings.py)
 
 
 def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, epochs: list[EpochRecord]) -> str:
@@ -403,7 +406,10 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     hot, round_tasks = hot_sync(job.spark, cfg, exchange, int(corpus.vocab.counts.sum()))
     params, tables_bytes = _tuple_params(cfg, corpus.vocab, job.paths)
     schedule = training.Schedule(cfg.alpha, cfg.min_alpha, run_passes(cfg), objective=cfg.objective)
-    setup = _EpochSetup(exchange, hot, round_tasks, params, tables_bytes, schedule, uuid.uuid4().hex)
+    run_id = uuid.uuid4().hex
+    setup = _EpochSetup(
+        exchange, hot, round_tasks, params, tables_bytes, schedule, run_id, meeting_root(job, hot, shape, run_id)
+    )
     if schedule.epochs != cfg.epochs:
         log.info(
             "training: %d passes over the corpus for --epochs %d, as %d averaged models move each row less per pass "
@@ -413,17 +419,21 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
             cfg.shards,
             cfg.epochs,
         )
-    for epoch in range(len(epochs) + 1, schedule.epochs + 1):
-        record, model_dir = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
-        check_converging(record, cfg, shape.vocab_size)
-        epochs.append(record)
-        if cfg.keep_checkpoints:
-            state = {
-                "fingerprint": checkpoints.fingerprint(cfg),
-                "epochs": [e.to_dict() for e in epochs],
-                "model": shape.to_dict(),
-            }
-            model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
+    try:
+        for epoch in range(len(epochs) + 1, schedule.epochs + 1):
+            record, model_dir = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
+            check_converging(record, cfg, shape.vocab_size)
+            epochs.append(record)
+            if cfg.keep_checkpoints:
+                state = {
+                    "fingerprint": checkpoints.fingerprint(cfg),
+                    "epochs": [e.to_dict() for e in epochs],
+                    "model": shape.to_dict(),
+                }
+                model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
+    finally:
+        if setup.meet_root:
+            shutil.rmtree(setup.meet_root, ignore_errors=True)
     exchange.finish(job.spark, setup.run_id, cfg.shards)
     return model_dir
 
@@ -480,6 +490,8 @@ def _train_epoch(
         cfg.report_delay,
         setup.hot,
         setup.round_tasks,
+        setup.meet_root,
+        round_restarts(job.spark, job.master),
     )
     multiple = training.shard_lr_scale(models)
     schedule = dataclasses.replace(setup.schedule, lr_scale=multiple)
@@ -556,6 +568,29 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
         hint,
     )
     return hot, round_tasks
+
+
+def round_restarts(spark: SparkSession, master: str) -> int:
+    """Times a failed round with meetings runs again (``training.run_round``): as often as Spark
+    retries a failed task, spark.task.maxFailures − 1 (3 by default), none on ``local[N]`` and
+    F − 1 on ``local[N,F]``, where Spark itself ignores that setting."""
+    if m := re.fullmatch(r"local(?:\[[^,\]]*(?:,\s*(\d+))?\])?", master):
+        return int(m.group(1)) - 1 if m.group(1) else 0
+    setting = tasks.spark_setting(spark, "spark.task.maxFailures") or "4"
+    return max(0, int(setting) - 1) if setting.strip().isdigit() else 3
+
+
+def meeting_root(job: Job, hot: HotSync | None, shape: ModelShape, run: str) -> str:
+    """Where the hot-row meetings' files go: shared memory when every task runs on this machine
+    (a local master in a classic session) and it has room for them, else "" (the round
+    directories, wherever the output is). Logged when it is shared memory."""
+    if hot is None or local_slots(job.master) is None or tasks.is_connect(job.spark):
+        return ""
+    need = 2 * hot.meeting_bytes(job.cfg.shards, shape.vocab_size, shape.vector_size)  # two meetings at most
+    root = shared_memory_root(run, need)
+    if root:
+        log.info("training: the meetings' files go to %s (up to %.0f MiB at once), not to disk", root, need / 2**20)
+    return root
 
 
 def _tuple_params(cfg: TrainConfig, vocab: Vocabulary, paths: Layout) -> tuple[tuples.TupleParams, int]:

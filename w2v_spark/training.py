@@ -23,9 +23,12 @@ docs/averaging-experiments.md has the runs).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
 import math
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +39,10 @@ from pyspark.sql import SparkSession
 from w2v_spark import blocks, memory, objectives, progress, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.corpus import part_name
-from w2v_spark.exchange import Exchange, HotSync, Round, ShardModel, SharedClock, average
+from w2v_spark.exchange import Exchange, Round, ShardModel, SharedClock, average
+from w2v_spark.meetings import HotSync
+
+log = logging.getLogger("w2v_spark")
 
 
 def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int) -> None:
@@ -221,6 +227,7 @@ def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) ->
     """Task ``task``'s part of a round, in a Spark task: its shards (task, task + tasks, ...), each
     on the model the exchange gives, segment by segment between the hot-row meetings; then each
     shard's deltas written. Reports each shard's statistics (and where its deltas went)."""
+    exchange.begin(rnd, task)
     own = list(range(task, len(rnd.shard_rows), rnd.tasks))
     models = {s: exchange.open(rnd, s) for s in own}
     files = {s: storage.join(rnd.tuples_dir, part_name(s)) for s in own}
@@ -294,6 +301,8 @@ class EpochPlan:
     report_delay: float
     hot: HotSync | None = None  # mid-round averaging of the hottest rows
     tasks: int = 0  # tasks per round, each training shards task, task + tasks, ... (0: one per shard)
+    meet_root: str = ""  # where the rounds' meeting files go (meetings.py), if not in their round directories
+    restarts: int = 0  # times a failed round with meetings runs again (run_round)
 
 
 def train_epoch(
@@ -308,9 +317,10 @@ def train_epoch(
     started = time.monotonic()
     total = sum(plan.shard_rows)
     for sync in range(plan.syncs):
+        name = f"epoch={plan.epoch}-sync={sync}"
         rnd = Round(
             model_dir,
-            storage.join(plan.work_dir, f"epoch={plan.epoch}-sync={sync}"),
+            storage.join(plan.work_dir, name),
             plan.tuples_dir,
             plan.shape,
             plan.epoch,
@@ -321,6 +331,7 @@ def train_epoch(
             plan.models,
             plan.hot,
             plan.tasks or len(plan.shard_rows),
+            storage.join(plan.meet_root, name) if plan.meet_root else "",
         )
         before = sum(n * sync // plan.syncs for n in plan.shard_rows)
         with progress.report(
@@ -333,8 +344,7 @@ def train_epoch(
             offset=before,
             started=started,
         ) as poll:
-            work = functools.partial(train_task, exchange, rnd, schedule)
-            results = tasks.run_tasks(spark, rnd.tasks, work, barrier=exchange.barrier(rnd))
+            results = run_round(spark, exchange, rnd, schedule, plan.restarts)
         stats = [s for r in results for s in r["shards"]]
         deltas = sorted({s["delta"] for s in stats})
         next_dir = storage.join(plan.work_dir, f"model-epoch={plan.epoch}-sync={sync}")
@@ -355,6 +365,41 @@ def train_epoch(
         )
         _add_stats(result, stats)
     return result
+
+
+def run_round(spark: SparkSession, exchange: Exchange, rnd: Round, schedule: Schedule, restarts: int = 0) -> list[Any]:
+    """The round's tasks as one Spark job; with meetings, in a fresh meeting directory each time,
+    deleted after it: under ``rnd.meet_dir`` if set (shared memory), else the round's directory.
+
+    Spark never retries a failed barrier stage that returns results ("Could not recover from a
+    failed barrier ResultStage"), so a round with meetings whose task failed, or whose executor
+    was lost, runs again here, up to ``restarts`` times (as Spark retries other tasks): the
+    same seed gives the same vectors.
+    """
+    barrier = exchange.barrier(rnd)
+    for attempt in range(restarts + 1 if barrier else 1):
+        base = rnd.meet_dir or storage.join(rnd.round_dir, "meetings")
+        run = dataclasses.replace(rnd, meet_dir=storage.join(base, uuid.uuid4().hex)) if rnd.hot else rnd
+        try:
+            return tasks.run_tasks(spark, rnd.tasks, functools.partial(train_task, exchange, run, schedule), barrier)
+        except Exception as e:
+            if attempt == restarts:
+                raise
+            log.warning("epoch %d: a round of training failed (%s); running it again", rnd.epoch, _reason(e))
+        finally:
+            if run.meet_dir:
+                storage.delete_dir(run.meet_dir)
+    raise AssertionError("unreachable")
+
+
+def _reason(error: BaseException) -> str:
+    """The line of a failed job's error that says why (Spark's wraps it in a Java stack trace)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for word in ("Failure", "Error:", "Exception:"):
+        for line in lines:
+            if word in line and not line.startswith("An error occurred while calling"):
+                return line[:300]
+    return lines[0][:300] if lines else type(error).__name__
 
 
 def _add_stats(result: EpochResult, stats: list[dict[str, Any]]) -> None:
