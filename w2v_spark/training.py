@@ -377,7 +377,8 @@ def run_round(spark: SparkSession, exchange: Exchange, rnd: Round, schedule: Sch
     same seed gives the same vectors.
     """
     barrier = exchange.barrier(rnd)
-    for attempt in range(restarts + 1 if barrier else 1):
+    restarts = restarts if barrier else 0  # Spark retries the tasks of other stages itself
+    for attempt in range(restarts + 1):
         base = rnd.meet_dir or storage.join(rnd.round_dir, "meetings")
         run = dataclasses.replace(rnd, meet_dir=storage.join(base, uuid.uuid4().hex)) if rnd.hot else rnd
         try:
