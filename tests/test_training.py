@@ -351,9 +351,20 @@ def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result
     clean = _epoch(spark, tmp_path, shape, tuples_dir, "clean", hot=hot, tasks=2)
     assert os.path.exists(failed) and once.examples == clean.examples == 800
     assert np.array_equal(blocks.read_model(once.model_dir, shape)[0], blocks.read_model(clean.model_dir, shape)[0])
-    storage.remove_files([failed])
-    with pytest.raises(Exception, match="task 1 failed"):  # without a restart the job's error stands
-        _epoch(spark, tmp_path, shape, tuples_dir, "none", FailsOnce(), hot=hot, tasks=2)
+    for name, meetings_or_not in (("none", hot), ("plain", None)):  # no restarts, or no barrier stage
+        storage.remove_files([failed])
+        with pytest.raises(Exception, match="task 1 failed"):  # the job's own error, at once
+            _epoch(
+                spark,
+                tmp_path,
+                shape,
+                tuples_dir,
+                name,
+                FailsOnce(),
+                hot=meetings_or_not,
+                tasks=2,
+                restarts=3 if meetings_or_not is None else 0,
+            )
 
 
 def test_a_failed_round_with_meetings_runs_again_as_often_as_spark_retries_a_task(spark):
