@@ -102,8 +102,7 @@ def shared_memory_root(run: str, need: int) -> str:
 
 def remove_abandoned() -> None:
     """Delete the meeting directories under /dev/shm of drivers no longer running: a run killed
-    mid-round leaves up to two meetings' files there, and memory is not freed by a reboot's
-    cleanup of /tmp alone."""
+    mid-round leaves up to two meetings' files there, which hold memory until deleted."""
     for name in os.listdir(SHARED_MEMORY):
         parts = name.split("-", 3)
         if len(parts) < 4 or parts[:2] != ["w2v", "spark"] or not parts[2].isdigit():
@@ -142,8 +141,8 @@ def average_hot_rows(
     every task then reads the slices back. Each task moves about three times the hot rows,
     whatever the shard count, and no task waits on another's whole sum. One task computes each
     slice, so every copy gets the same bits whichever task trains which shard, and the run stays
-    reproducible. The files hold raw rows, not .npy records: parsing a header per read cost more than the read
-    (docs/averaging-experiments.md, section 17).
+    reproducible. The files hold raw rows, not .npy records: parsing a header per read cost
+    more than the read (docs/averaging-experiments.md, section 17).
     """
     width = next(iter(copies.values()))[0].shape[1]
     for shard, (emb, theta) in copies.items():
@@ -178,9 +177,10 @@ def meet_file(meet_dir: str, meeting: int, kind: str, shard: int) -> str:
 def wait_for_files(paths: list[str], timeout: float = 3600.0) -> None:
     """Wait until every one of ``paths`` exists (each written atomically).
 
-    The round's tasks form a barrier stage, so Spark starts them all at once and retries them
-    together; they meet through files rather than ``BarrierTaskContext.barrier()``, which takes
-    about a second per call (it polls once a second) where a meeting takes milliseconds.
+    The round's tasks form a barrier stage, so Spark starts them all at once and a failed one
+    fails them all (``training.run_round`` runs the round again); they meet through files rather
+    than ``BarrierTaskContext.barrier()``, which takes about a second per call (it polls once a
+    second) where a meeting takes milliseconds.
     """
     deadline = time.monotonic() + timeout
     pause = 0.0002
