@@ -45,6 +45,9 @@ def test_raw_rows_read_back_any_slice_of_every_array(tmp_path, uri):
         got_e, got_t = storage.read_raw_rows(path, 2, 7, 3, start, stop)
         assert np.array_equal(got_e, emb[start:stop]) and np.array_equal(got_t, theta[start:stop])
     assert [p.name for p in (tmp_path / "meet").iterdir()] == ["part-00000.bin"]  # no temporary left
+    empty = path.replace("part-00000", "mean-00000")  # a slice of no rows: fewer hot rows than shards
+    storage.write_raw(empty, emb[:0], theta[:0])
+    assert [a.shape for a in storage.read_raw_rows(empty, 2, 0, 3, 0, 0)] == [(0, 3), (0, 3)]
 
 
 def test_first_missing_counts_on_from_what_a_waiter_already_saw(tmp_path):

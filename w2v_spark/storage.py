@@ -222,6 +222,8 @@ def write_raw(path: str, *arrays: np.ndarray) -> None:
     try:
         with open(tmp, "wb", buffering=0) as raw:
             for a in arrays:
+                if not a.size:  # a mean slice of no rows (fewer hot rows than shards): nothing to write
+                    continue
                 view = np.ascontiguousarray(a).data.cast("B")
                 while view:  # a write may take only part of it
                     view = view[raw.write(view) :]
