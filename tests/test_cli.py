@@ -46,11 +46,11 @@ def test_train_on_the_shipped_sample(sample_run):
     np.testing.assert_array_equal(kb.vectors, kv.vectors)
 
 
-def test_local_meetings_keep_their_files_in_shared_memory_until_the_run_ends(sample_run):
-    """On a local master the shards meet through files under /dev/shm, not on disk, and the run
-    removes them (README, "Shards and quality")."""
+def test_local_meetings_happen_in_shared_memory_and_leave_nothing_there(sample_run):
+    """On a local master the shards meet on a board under /dev/shm, not on disk, and the run
+    removes it (README, "Shards and quality")."""
     _, r = sample_run
-    found = re.findall(r"the meetings' files go to (\S+) ", r.stderr)
+    found = re.findall(r"the shards meet on a board in shared memory, (\S+) ", r.stderr)
     if not os.path.isdir("/dev/shm"):
         assert not found, found
         return

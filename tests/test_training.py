@@ -324,6 +324,50 @@ def test_a_meeting_deletes_the_previous_meetings_files_once_all_have_written_the
     assert sorted(os.listdir(meet_dir)) == [f"meet-0005-{k}-{s:05d}.bin" for k in ("mean", "part") for s in (0, 1)]
 
 
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_meetings_on_a_shared_memory_board_give_the_bits_of_meetings_through_files(spark, tmp_path):
+    """Three shards in a barrier stage of two tasks meet four times, with 2, 4, 2 and 5 (all) rows:
+    on the board in /dev/shm and through files every copy ends with the same bits, the mean of
+    the three copies' rows, and the rows no meeting covered untouched."""
+    shards, hot = 3, meetings.HotSync(rows=2, per_epoch=5)
+    points = hot.points(0, 1)
+    board_dir = f"/dev/shm/w2v-spark-{os.getpid()}-test-{tmp_path.name}"
+
+    def copy(shard):
+        rng = np.random.default_rng(shard)
+        return rng.random((6, 4), dtype=np.float32), rng.random((6, 4), dtype=np.float32)
+
+    def work(meet_dir):
+        def task(t):
+            copies = {s: copy(s) for s in range(t, shards, 2)}
+            with meetings.open_meetings(meet_dir, shards, hot, points, 5, 4) as meets:
+                kind = type(meets).__name__
+                for j in points:
+                    meets.meet(j, copies)
+            return {"kind": kind, "copies": {str(s): [e.tolist(), th.tolist()] for s, (e, th) in copies.items()}}
+
+        results = tasks.run_tasks(spark, 2, task, barrier=True)
+        got = {int(s): [np.array(m, np.float32) for m in v] for r in results for s, v in r["copies"].items()}
+        return {r["kind"] for r in results}, got
+
+    try:
+        board_kind, board = work(board_dir)
+        assert sorted(n for n in os.listdir(board_dir) if n.startswith("meet-0004")) == [
+            f"meet-0004-{k}-{s:05d}.done" for k in ("mean", "part") for s in range(shards)
+        ]  # only the last meeting's markers are left
+    finally:
+        shutil.rmtree(board_dir, ignore_errors=True)
+    file_kind, files = work(str(tmp_path / "meet"))
+    assert (board_kind, file_kind) == ({"SharedBoard"}, {"FileMeetings"})
+    for index in (0, 1):
+        expected = sum(copy(s)[index][:5] for s in range(shards)) / shards
+        for s in range(shards):
+            assert np.array_equal(board[s][index], files[s][index])  # the same bits either way
+            assert np.array_equal(board[s][index][:5], board[0][index][:5])
+            np.testing.assert_allclose(board[s][index][:5], expected, rtol=1e-5)
+            assert np.array_equal(board[s][index][5:], copy(s)[index][5:])
+
+
 def test_a_retried_round_refuses_the_meeting_directory_of_an_earlier_attempt(tmp_path):
     """Should Spark ever retry a round's barrier stage, the attempt fails at the first task that
     finds an earlier attempt's mark (the driver reruns rounds in fresh directories)."""
@@ -342,10 +386,11 @@ def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result
     failed = str(tmp_path / "failed-once")
 
     class FailsOnce(exchange.Averaged):
-        def begin(self, rnd, task):
-            super().begin(rnd, task)
+        def meetings(self, rnd, task):
+            meets = super().meetings(rnd, task)
             if task == 1 and storage.claim(failed):  # the first run of the first round only
                 raise RuntimeError("task 1 failed")
+            return meets
 
     once = _epoch(spark, tmp_path, shape, tuples_dir, "once", FailsOnce(), hot=hot, tasks=2, restarts=1)
     clean = _epoch(spark, tmp_path, shape, tuples_dir, "clean", hot=hot, tasks=2)

@@ -39,7 +39,7 @@ from pyspark.sql import SparkSession
 from w2v_spark import blocks, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
-from w2v_spark.meetings import HotSync, average_hot_rows, claim
+from w2v_spark.meetings import HotSync, Meetings, claim, open_meetings
 
 
 @dataclass(frozen=True)
@@ -118,12 +118,9 @@ class Exchange(ABC):
         """Whether the round's tasks run as one barrier stage (to meet mid-round)."""
         return False
 
-    def begin(self, rnd: Round, task: int) -> None:  # noqa: B027 - optional hook
-        """In the task, before anything else: whatever the strategy checks or sets up per task."""
-
-    def meet(self, rnd: Round, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
-        """In the task: hot-row meeting ``meeting`` for the task's copies {shard: (emb, theta)}."""
-        raise NotImplementedError(f"the {self.name} exchange does not meet mid-round")
+    def meetings(self, rnd: Round, task: int) -> Meetings | None:
+        """In the task, before anything else: how its shards meet mid-round (None: they do not)."""
+        return None
 
     def finish(self, spark: SparkSession, run: str, shards: int) -> None:  # noqa: B027 - optional hook
         """After the last round: remove whatever the strategy left on executors."""
@@ -144,16 +141,13 @@ class Averaged(Exchange):
     def barrier(self, rnd: Round) -> bool:
         return rnd.hot is not None
 
-    def begin(self, rnd: Round, task: int) -> None:
-        if rnd.hot is not None:
-            claim(rnd.meet_dir, task)  # a retried attempt of the stage stops here (meetings.py)
-
-    def meet(self, rnd: Round, meeting: int, copies: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
-        assert rnd.hot is not None and rnd.meet_dir
-        rows = min(rnd.shape.vocab_size, rnd.hot.rows_at(meeting))
+    def meetings(self, rnd: Round, task: int) -> Meetings | None:
+        if rnd.hot is None:
+            return None
+        claim(rnd.meet_dir, task)  # a retried attempt of the stage stops here (meetings.py)
         points = rnd.hot.points(rnd.sync, rnd.syncs)
-        previous = points[points.index(meeting) - 1] if points.index(meeting) else 0
-        average_hot_rows(rnd.meet_dir, len(rnd.shard_rows), rows, meeting, copies, previous)
+        shape = rnd.shape
+        return open_meetings(rnd.meet_dir, len(rnd.shard_rows), rnd.hot, points, shape.vocab_size, shape.vector_size)
 
 
 class Hogwild(Exchange):

@@ -13,18 +13,22 @@ does not retry a failed barrier stage that returns results; the driver reruns su
 itself, in a fresh directory (``training.run_round``), and a task refuses a directory an
 earlier attempt used all the same (``claim``), in case a Spark version ever does.
 
-Where the directories go: the round's directory, or, when every task runs on the driver's
-machine (a local master in a classic session) and its shared memory has room, under
-``/dev/shm``: the same files, kept in memory instead of being written to a disk (README,
-"Shards and quality").
+Where the tasks meet (``open_meetings``): in the round's directory, through files
+(``FileMeetings``), on any filesystem the tasks share; or, when every task runs on the driver's
+machine (a local master in a classic session) and its shared memory has room, on one
+memory-mapped board under ``/dev/shm`` (``SharedBoard``), where a meeting copies rows instead of
+opening files (README, "Shards and quality"; docs/averaging-experiments.md, section 19).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from types import TracebackType
 
 import numpy as np
 
@@ -74,8 +78,9 @@ class HotSync:
         return [j for j in range(1, self.per_epoch) if sync * self.per_epoch < j * syncs < (sync + 1) * self.per_epoch]
 
     def meeting_bytes(self, shards: int, vocab_size: int, vector_size: int) -> int:
-        """The bytes of the files of the epoch's largest meeting (each shard's hot rows of E and
-        Θ, and their mean): a round holds at most two meetings' files at once."""
+        """The bytes of the epoch's largest meeting (each shard's hot rows of E and Θ, and their
+        mean): the size of a round's board in shared memory (``SharedBoard``); through files a
+        round holds at most two meetings' files at once."""
         rows = max((min(vocab_size, self.rows_at(j)) for j in range(1, self.per_epoch)), default=0)
         return (shards + 1) * rows * 2 * vector_size * 4
 
@@ -168,6 +173,131 @@ def average_hot_rows(
         for emb, theta in copies.values():
             emb[start:stop] = mean_e
             theta[start:stop] = mean_t
+
+
+Copies = dict[int, tuple[np.ndarray, np.ndarray]]  # a task's shard copies {shard: (emb, theta)}
+
+
+class Meetings(ABC):
+    """One task's side of a round's hot-row meetings; every task of the round holds one, from
+    ``open_meetings``, and meets at the same points in the same order."""
+
+    def __init__(self, meet_dir: str, shards: int, hot: HotSync, points: list[int], vocab_size: int) -> None:
+        self.meet_dir, self.shards, self.hot, self.points, self.vocab_size = meet_dir, shards, hot, points, vocab_size
+
+    def meet(self, meeting: int, copies: Copies) -> None:
+        """Meeting ``meeting`` (one of the round's points): the hot rows of ``copies`` become
+        their mean over all the round's shards."""
+        index = self.points.index(meeting)
+        previous = self.points[index - 1] if index else 0
+        self.average(meeting, min(self.vocab_size, self.hot.rows_at(meeting)), copies, previous)
+
+    @abstractmethod
+    def average(self, meeting: int, rows: int, copies: Copies, previous: int) -> None:
+        """Rows 0..rows-1 of every copy become their mean over all shards, summed in shard order
+        by one task per slice (so every copy gets the same bits, whichever task holds it)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the task holds for the meetings (the directory is the driver's to delete)."""
+
+    def __enter__(self) -> Meetings:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class FileMeetings(Meetings):
+    """Meetings through files in a directory all the round's tasks can reach, wherever they run
+    (``average_hot_rows``)."""
+
+    def average(self, meeting: int, rows: int, copies: Copies, previous: int) -> None:
+        average_hot_rows(self.meet_dir, self.shards, rows, meeting, copies, previous)
+
+
+class SharedBoard(Meetings):
+    """Meetings of tasks on one machine through one memory-mapped file under /dev/shm: a region
+    per shard for its hot rows and one for their mean, reused by every meeting of the round.
+
+    The same reduce-scatter as ``average_hot_rows``, summing in the same order (so the same
+    bits), but a meeting copies rows in and out of shared pages instead of writing, opening and
+    deleting 2 + 2 x shards files per task; only empty marker files remain, one per part and per
+    slice, which tell the others a region is written. One board is enough: a task writes its
+    next part only after every task has written its slice of this mean (so all have read this
+    meeting's parts), and its next slice only after every task has written its next part (so
+    all have copied out this mean).
+    """
+
+    def __init__(
+        self, meet_dir: str, shards: int, hot: HotSync, points: list[int], vocab_size: int, width: int
+    ) -> None:
+        super().__init__(meet_dir, shards, hot, points, vocab_size)
+        self.width = width
+        rows = max((min(vocab_size, hot.rows_at(j)) for j in points), default=0)
+        self.stride = rows * 2 * width  # floats of one region: rows of E, then as many of Θ
+        size = max(1, (shards + 1) * self.stride * 4)
+        os.makedirs(meet_dir, exist_ok=True)
+        fd = os.open(os.path.join(meet_dir, "board.bin"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < size:  # every task sizes it alike; growing is idempotent
+                os.ftruncate(fd, size)
+            self._map: mmap.mmap | None = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.board = np.frombuffer(self._map, np.float32)
+
+    def region(self, index: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views of region ``index`` (a shard's part, or the mean at ``shards``) as E and Θ rows."""
+        base, n = index * self.stride, rows * self.width
+        e = self.board[base : base + n].reshape(rows, self.width)
+        return e, self.board[base + n : base + 2 * n].reshape(rows, self.width)
+
+    def average(self, meeting: int, rows: int, copies: Copies, previous: int) -> None:
+        for shard, (emb, theta) in copies.items():
+            e, t = self.region(shard, rows)
+            e[...], t[...] = emb[:rows], theta[:rows]
+            mark(self.marker(meeting, "part", shard))
+        wait_for_files([self.marker(meeting, "part", p) for p in range(self.shards)])
+        if previous:
+            storage.remove_files([self.marker(previous, kind, s) for s in copies for kind in ("part", "mean")])
+        parts = [self.region(p, rows) for p in range(self.shards)]
+        mean_e, mean_t = self.region(self.shards, rows)
+        inv = np.float32(1.0 / self.shards)
+        for k in copies:
+            start, stop = rows * k // self.shards, rows * (k + 1) // self.shards
+            total_e, total_t = parts[0][0][start:stop].copy(), parts[0][1][start:stop].copy()
+            for e, t in parts[1:]:
+                total_e += e[start:stop]
+                total_t += t[start:stop]
+            mean_e[start:stop], mean_t[start:stop] = total_e * inv, total_t * inv
+            mark(self.marker(meeting, "mean", k))
+        wait_for_files([self.marker(meeting, "mean", k) for k in range(self.shards)])
+        for emb, theta in copies.values():
+            emb[:rows], theta[:rows] = mean_e, mean_t
+
+    def marker(self, meeting: int, kind: str, shard: int) -> str:
+        return os.path.join(self.meet_dir, f"meet-{meeting:04d}-{kind}-{shard:05d}.done")
+
+    def close(self) -> None:
+        if self._map is not None:
+            del self.board  # the views must go before the map can close
+            self._map.close()
+            self._map = None
+
+
+def open_meetings(meet_dir: str, shards: int, hot: HotSync, points: list[int], vocab_size: int, width: int) -> Meetings:
+    """A task's meetings for one run of a round: on a board in shared memory when the round's
+    directory is there (the driver puts it there only when every task runs on its machine,
+    ``shared_memory_root``), else through files."""
+    if meet_dir.startswith(SHARED_MEMORY + "/"):
+        return SharedBoard(meet_dir, shards, hot, points, vocab_size, width)
+    return FileMeetings(meet_dir, shards, hot, points, vocab_size)
+
+
+def mark(path: str) -> None:
+    """Create the empty file ``path``: a region of the board is written (the system call orders
+    the writes to shared memory before it, as seen by a task that then finds the file)."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def meet_file(meet_dir: str, meeting: int, kind: str, shard: int) -> str:

@@ -581,15 +581,15 @@ def round_restarts(spark: SparkSession, master: str) -> int:
 
 
 def meeting_root(job: Job, hot: HotSync | None, shape: ModelShape, run: str) -> str:
-    """Where the hot-row meetings' files go: shared memory when every task runs on this machine
-    (a local master in a classic session) and it has room for them, else "" (the round
-    directories, wherever the output is). Logged when it is shared memory."""
+    """Where the hot-row meetings happen: on a board in shared memory when every task runs on
+    this machine (a local master in a classic session) and it has room for it, else "" (files
+    in the round directories, wherever the output is). Logged when it is shared memory."""
     if hot is None or local_slots(job.master) is None or tasks.is_connect(job.spark):
         return ""
-    need = 2 * hot.meeting_bytes(job.cfg.shards, shape.vocab_size, shape.vector_size)  # two meetings at most
+    need = hot.meeting_bytes(job.cfg.shards, shape.vocab_size, shape.vector_size)  # the board of a round
     root = shared_memory_root(run, need)
     if root:
-        log.info("training: the meetings' files go to %s (up to %.0f MiB at once), not to disk", root, need / 2**20)
+        log.info("training: the shards meet on a board in shared memory, %s (%.0f MiB)", root, need / 2**20)
     return root
 
 

@@ -30,6 +30,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,7 +228,7 @@ def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) ->
     """Task ``task``'s part of a round, in a Spark task: its shards (task, task + tasks, ...), each
     on the model the exchange gives, segment by segment between the hot-row meetings; then each
     shard's deltas written. Reports each shard's statistics (and where its deltas went)."""
-    exchange.begin(rnd, task)
+    meets = exchange.meetings(rnd, task)
     own = list(range(task, len(rnd.shard_rows), rnd.tasks))
     models = {s: exchange.open(rnd, s) for s in own}
     files = {s: storage.join(rnd.tuples_dir, part_name(s)) for s in own}
@@ -238,25 +239,26 @@ def train_task(exchange: Exchange, rnd: Round, schedule: Schedule, task: int) ->
     counters = {s: progress.Counter(progress_dir(rnd.round_dir), s) for s in own}
     stats = {s: ShardResult(s, 0.0, 0) for s in own}
     points = rnd.hot.points(rnd.sync, rnd.syncs) if rnd.hot else []
-    for i in range(len(points) + 1):
-        for s in own:
-            m = models[s]
-            rows = (cuts[s][i], cuts[s][i + 1])
-            seg = train_shard(
-                files[s],
-                m.emb,
-                m.theta,
-                rnd.epoch,
-                schedule,
-                shard=s,
-                clock=m.clock,
-                counter=counters[s],
-                rows=rows,
-                segments=passes[s],
-            )
-            stats[s] = stats[s].plus(seg)
-        if i < len(points):
-            exchange.meet(rnd, points[i], {s: (models[s].emb, models[s].theta) for s in own})
+    with meets or nullcontext():
+        for i in range(len(points) + 1):
+            for s in own:
+                m = models[s]
+                rows = (cuts[s][i], cuts[s][i + 1])
+                seg = train_shard(
+                    files[s],
+                    m.emb,
+                    m.theta,
+                    rnd.epoch,
+                    schedule,
+                    shard=s,
+                    clock=m.clock,
+                    counter=counters[s],
+                    rows=rows,
+                    segments=passes[s],
+                )
+                stats[s] = stats[s].plus(seg)
+            if i < len(points) and meets is not None:
+                meets.meet(points[i], {s: (models[s].emb, models[s].theta) for s in own})
     return {"shards": [_finish_shard(rnd, s, models[s], stats[s], counters[s]) for s in own]}
 
 
