@@ -140,9 +140,9 @@ def test_shard_learning_rate_multiple():
 
 def test_averaged_shards_train_more_passes_up_to_one_models_movement():
     """P averaged copies move a row P^(-1/6) as far per pass as one model: the passes make up
-    for it, rounded down, and stop growing with the multiple beyond 16 models."""
-    assert [training.passes(5, p) for p in (1, 2, 4, 8, 16, 32)] == [5, 5, 6, 7, 7, 7]
-    assert [training.passes(e, 16) for e in (1, 4, 10)] == [1, 6, 15]
+    for it, rounded down, and stop growing beyond 4 models."""
+    assert [training.passes(5, p) for p in (1, 2, 4, 8, 16, 32)] == [5, 5, 6, 6, 6, 6]
+    assert [training.passes(e, 16) for e in (1, 4, 6, 10)] == [1, 5, 7, 12]
     for p in (2, 4, 8, 16):  # never more than one model's total movement
         assert training.passes(5, p) * p ** (-1 / 6) <= 5
 
@@ -152,7 +152,7 @@ def test_passes_follow_the_models_known_before_training():
     from w2v_spark.pipeline import run_passes
 
     base = TrainConfig(input=("x",), output="o", partitions=16)
-    assert run_passes(base) == 7
+    assert run_passes(base) == 6
     assert run_passes(TrainConfig(input=("x",), output="o", partitions=16, scale_epochs=False)) == 5
     # hogwild averages one copy per executor, known only as tasks run: passes stay epochs
     assert run_passes(TrainConfig(input=("x",), output="o", partitions=16, hogwild=True)) == 5

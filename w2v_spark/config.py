@@ -67,9 +67,9 @@ class TrainConfig:
     )
     scale_epochs: bool = _param(
         True,
-        "With P shard models averaged, train floor(epochs x min(P, 16)^(1/6)) passes instead of epochs (16 shards: "
-        "7 for 5), as averaged copies move each row less per pass than one model (README, 'Shards and quality'); "
-        "off: exactly epochs passes.",
+        "With P shard models averaged, train floor(epochs x min(P, 4)^(1/6)) passes instead of epochs (4 shards or "
+        "more: 6 for 5), as averaged copies move each row less per pass than one model (README, 'Shards and "
+        "quality'); off: exactly epochs passes.",
     )
     seed: int = _param(1, "Seed for initialisation, subsampling, windows and negative draws.")
     syncs_per_epoch: int = _param(

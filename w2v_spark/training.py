@@ -67,17 +67,24 @@ def shard_lr_scale(models: int) -> float:
     return float(np.power(float(min(models, MAX_MULTIPLE_MODELS)), 5.0 / 6.0))
 
 
+# Beyond this many models the passes stop growing: at 16 models, with the meetings in
+# proportion to the corpus, 6 passes for 5 epochs kept one model's quality on both corpora
+# measured, where the formula's 7 scored higher on one of them but cost a seventh more
+# training, past the time allowed (docs/averaging-experiments.md, section 19).
+MAX_PASSES_MODELS = 4
+
+
 def passes(epochs: int, models: int) -> int:
     """Passes over the corpus that give ``models`` averaged models about one model's training
-    in ``epochs`` epochs: floor(epochs x min(P, 16)^(1/6)), never fewer than ``epochs``.
+    in ``epochs`` epochs: floor(epochs x min(P, 4)^(1/6)), never fewer than ``epochs``.
 
     Why: P copies at P^(5/6) times the rate, averaged, move every row P^(-1/6) as far per pair
     as one model (docs/averaging-experiments.md, sections 14 and 15); the larger multiple that
     would make up for it diverges, more passes do not. Rounded down, so the averaged rows never
-    travel further in all than one model's; beyond 16 models the passes stop growing with the
-    multiple, so the time does too.
+    travel further in all than one model's; beyond 4 models the passes stop growing, so the
+    time does too (``MAX_PASSES_MODELS``).
     """
-    capped = min(max(models, 1), MAX_MULTIPLE_MODELS)
+    capped = min(max(models, 1), MAX_PASSES_MODELS)
     return max(epochs, math.floor(epochs * capped / shard_lr_scale(capped) + 1e-9))  # the step's shortfall
 
 
