@@ -368,6 +368,20 @@ def test_meetings_on_a_shared_memory_board_give_the_bits_of_meetings_through_fil
             assert np.array_equal(board[s][index][5:], copy(s)[index][5:])
 
 
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_an_error_at_a_meeting_on_the_board_is_raised_as_itself(tmp_path):
+    """Closing the board while the error's traceback still holds views of it must not replace
+    the error with the map's own complaint."""
+    board_dir = f"/dev/shm/w2v-spark-{os.getpid()}-test-{tmp_path.name}"
+    hot = meetings.HotSync(rows=2, per_epoch=2)
+    wrong = np.zeros((2, 3), np.float32)  # rows of width 3 where the board holds width 4
+    try:
+        with pytest.raises(ValueError), meetings.open_meetings(board_dir, 1, hot, [1], 5, 4) as meets:
+            meets.meet(1, {0: (wrong, wrong)})
+    finally:
+        shutil.rmtree(board_dir, ignore_errors=True)
+
+
 def test_a_retried_round_refuses_the_meeting_directory_of_an_earlier_attempt(tmp_path):
     """Should Spark ever retry a round's barrier stage, the attempt fails at the first task that
     finds an earlier attempt's mark (the driver reruns rounds in fresh directories)."""

@@ -27,6 +27,7 @@ import os
 import shutil
 import time
 from abc import ABC, abstractmethod
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -281,7 +282,8 @@ class SharedBoard(Meetings):
     def close(self) -> None:
         if self._map is not None:
             del self.board  # the views must go before the map can close
-            self._map.close()
+            with suppress(BufferError):  # a view still held (by an error in flight): it unmaps when it goes
+                self._map.close()
             self._map = None
 
 
