@@ -82,8 +82,12 @@ class HotSync:
         """The bytes of the epoch's largest meeting (each shard's hot rows of E and Θ, and their
         mean): the size of a round's board in shared memory (``SharedBoard``); through files a
         round holds at most two meetings' files at once."""
-        rows = max((min(vocab_size, self.rows_at(j)) for j in range(1, self.per_epoch)), default=0)
-        return (shards + 1) * rows * 2 * vector_size * 4
+        return (shards + 1) * self.largest_rows(vocab_size) * 2 * vector_size * 4
+
+    def largest_rows(self, vocab_size: int, points: list[int] | None = None) -> int:
+        """The most rows any of ``points`` (default: every meeting of the epoch) averages."""
+        meetings = range(1, self.per_epoch) if points is None else points
+        return max((min(vocab_size, self.rows_at(j)) for j in meetings), default=0)
 
 
 def shared_memory_root(run: str, need: int) -> str:
@@ -234,8 +238,7 @@ class SharedBoard(Meetings):
     ) -> None:
         super().__init__(meet_dir, shards, hot, points, vocab_size)
         self.width = width
-        rows = max((min(vocab_size, hot.rows_at(j)) for j in points), default=0)
-        self.stride = rows * 2 * width  # floats of one region: rows of E, then as many of Θ
+        self.stride = hot.largest_rows(vocab_size, points) * 2 * width  # floats of a region: rows of E, then Θ
         size = max(1, (shards + 1) * self.stride * 4)
         os.makedirs(meet_dir, exist_ok=True)
         fd = os.open(os.path.join(meet_dir, "board.bin"), os.O_RDWR | os.O_CREAT, 0o600)
