@@ -56,10 +56,11 @@ def block_file(model_dir: str, block: int) -> str:
     return storage.join(model_dir, f"block-{block:05d}.npy")
 
 
-def write_block(model_dir: str, block: int, emb: np.ndarray, theta: np.ndarray) -> int:
-    """Write one block atomically; returns the bytes written."""
-    storage.write_arrays(block_file(model_dir, block), emb, theta)
-    return int(emb.nbytes + theta.nbytes)
+def write_block(model_dir: str, block: int, emb: np.ndarray, theta: np.ndarray) -> tuple[int, int]:
+    """Write one block atomically; returns the bytes of the arrays and the file's CRC-32
+    (which a checkpoint records)."""
+    crc = storage.write_arrays(block_file(model_dir, block), emb, theta)
+    return int(emb.nbytes + theta.nbytes), crc
 
 
 def read_block(model_dir: str, block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,11 +124,14 @@ def write_delta(path: str, emb: np.ndarray, theta: np.ndarray, model_dir: str, s
     return read, touched
 
 
-def average_block(model_dir: str, next_dir: str, block: int, deltas: list[str], shape: ModelShape) -> tuple[int, int]:
+def average_block(
+    model_dir: str, next_dir: str, block: int, deltas: list[str], shape: ModelShape
+) -> tuple[int, int, int]:
     """Block ``block`` of the next model: this model's block plus the mean of the deltas' rows.
 
     The deltas are added one file after another in the order given (sorted by the caller), so the
-    result is the same bit for bit whichever task or executor does it. Returns (bytes read, written).
+    result is the same bit for bit whichever task or executor does it. Returns (bytes read,
+    written, the written file's CRC-32).
     """
     emb, theta = read_block(model_dir, block)
     read = emb.nbytes + theta.nbytes
@@ -138,4 +142,5 @@ def average_block(model_dir: str, next_dir: str, block: int, deltas: list[str], 
             rows = storage.read_rows(path, index, start, stop)
             read += rows.nbytes
             np.add(target, inv * rows, out=target)  # in place, as += does
-    return int(read), write_block(next_dir, block, emb, theta)
+    written, crc = write_block(next_dir, block, emb, theta)
+    return int(read), written, crc

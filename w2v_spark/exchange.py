@@ -194,19 +194,22 @@ def get(name: str) -> Exchange:
     return EXCHANGES[name]()
 
 
-def average(spark: SparkSession, model_dir: str, deltas: list[str], next_dir: str, shape: ModelShape) -> list[int]:
+def average(
+    spark: SparkSession, model_dir: str, deltas: list[str], next_dir: str, shape: ModelShape
+) -> tuple[int, int, list[int]]:
     """The next model = this model + the mean of the deltas, as a Spark job of one task per block.
 
     ``deltas`` are added in the order given (the caller sorts them), so the result does not
-    depend on which task or executor averages which block. Returns [bytes read, written] by the tasks.
+    depend on which task or executor averages which block. Returns the bytes the tasks read and
+    wrote, and each block file's CRC-32 (a checkpoint records them).
     """
 
     def work(block: int) -> dict[str, Any]:
-        read, written = blocks.average_block(model_dir, next_dir, block, deltas, shape)
-        return {"read": read, "written": written}
+        read, written, crc = blocks.average_block(model_dir, next_dir, block, deltas, shape)
+        return {"read": read, "written": written, "crc32": crc}
 
     results = tasks.run_tasks(spark, shape.blocks, work)
-    return [sum(r["read"] for r in results), sum(r["written"] for r in results)]
+    return sum(r["read"] for r in results), sum(r["written"] for r in results), [r["crc32"] for r in results]
 
 
 def executor_dir(run: str) -> str:

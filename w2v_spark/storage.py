@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import IO, Any
@@ -19,13 +20,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 
-def _is_uri(path: str) -> bool:
+def is_uri(path: str) -> bool:
     return "://" in path
 
 
 def normalize(path: str) -> str:
     """A stable form of a user path: absolute local paths stay paths, URIs stay URIs."""
-    if _is_uri(path):
+    if is_uri(path):
         return path.rstrip("/")
     return os.path.abspath(os.path.expanduser(path))
 
@@ -33,13 +34,13 @@ def normalize(path: str) -> str:
 def spark_uri(path: str) -> str:
     """The form Spark's readers and writers should get."""
     p = normalize(path)
-    return p if _is_uri(p) else "file://" + p
+    return p if is_uri(p) else "file://" + p
 
 
 def filesystem(path: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path inside it) for a normalized path or URI."""
     p = normalize(path)
-    if not _is_uri(p):
+    if not is_uri(p):
         return pafs.LocalFileSystem(), p
     if p.startswith("s3a://") or p.startswith("s3n://"):
         p = "s3://" + p.split("://", 1)[1]
@@ -77,7 +78,7 @@ def delete_dir(path: str) -> None:
 def remove_files(paths: Sequence[str]) -> None:
     """Delete ``paths``; any already gone is skipped."""
     for path in paths:
-        if not _is_uri(path):
+        if not is_uri(path):
             with suppress(FileNotFoundError):
                 os.remove(path)
             continue
@@ -89,7 +90,7 @@ def remove_files(paths: Sequence[str]) -> None:
 def claim(path: str) -> bool:
     """Create the empty file ``path``; False if it already existed. Exclusive on a local
     filesystem; on others a check then a write, enough to tell apart attempts seconds apart."""
-    if not _is_uri(path):
+    if not is_uri(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -107,28 +108,74 @@ def make_dirs(path: str) -> None:
     fs.create_dir(p, recursive=True)
 
 
+def temp_name(path: str) -> str:
+    """A unique temporary sibling of ``path`` for writing it: hidden (a leading ``.``), so that
+    Spark, pyarrow and the vector readers skip it if a killed writer leaves it behind."""
+    head, tail = posixpath.split(path)
+    return posixpath.join(head, f".{tail}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def is_temporary(name: str) -> bool:
+    """A file name :func:`temp_name` makes."""
+    return name.startswith(".") and ".tmp-" in name
+
+
 @contextmanager
-def atomic_output(path: str) -> Iterator[IO[bytes]]:
+def atomic_output(path: str, durable: bool = False) -> Iterator[IO[bytes]]:
     """Write ``path`` through a temporary sibling renamed into place only on success.
 
     A task that dies half-way (or a retried task racing its first attempt) never leaves a
-    truncated file under the final name.
+    truncated file under the final name. ``durable`` also flushes a local file to disk before
+    the rename, and the rename after, so that a crash of the machine cannot leave the name
+    pointing at missing data (checkpoints and published outputs; docs/guarantees.md).
     """
     fs, p = filesystem(path)
-    tmp = f"{p}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp = temp_name(p)
+    local = isinstance(fs, pafs.LocalFileSystem)
     fs.create_dir(posixpath.dirname(p), recursive=True)
     try:
+        # An object store's stream publishes what it holds when closed, even after an error:
+        # only a whole temporary object is moved to the final name.
         with fs.open_output_stream(tmp) as raw:
             yield raw
+        if durable and local:
+            sync_files([tmp], directories=False)
         fs.move(tmp, p)
+        if durable and local:
+            sync_dir(posixpath.dirname(p))
     except BaseException:
         if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
             fs.delete_file(tmp)
         raise
 
 
-def write_text(path: str, text: str) -> None:
-    with atomic_output(path) as fh:
+def sync_dir(directory: str) -> None:
+    """Flush a local directory's entries (a rename into it) to disk; a no-op for a URI."""
+    if is_uri(directory):
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_files(paths: Sequence[str], directories: bool = True) -> None:
+    """Flush local files written by other processes (a checkpoint's blocks) to disk, then their
+    directories; object stores and HDFS persist a file when it is closed, so URIs are skipped."""
+    local = [p for p in paths if not is_uri(p)]
+    for path in local:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for directory in sorted({os.path.dirname(p) for p in local}) if directories else []:
+        sync_dir(directory)
+
+
+def write_text(path: str, text: str, durable: bool = False) -> None:
+    with atomic_output(path, durable) as fh:
         fh.write(text.encode("utf-8"))
 
 
@@ -137,14 +184,28 @@ def block_rows(vector_size: int, block_bytes: int = 16 << 20) -> int:
     return max(1, block_bytes // (4 * vector_size))
 
 
-def write_arrays(path: str, *arrays: np.ndarray) -> None:
-    """Arrays as consecutive .npy records in one file (no pickle), written atomically.
+class _Checksummed:
+    """A writable stream that keeps the CRC-32 of what passes through it (checkpoints record it)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw, self.crc32 = raw, 0
+
+    def write(self, data: Any) -> int:
+        self.crc32 = zlib.crc32(data, self.crc32)
+        return self.raw.write(data)
+
+
+def write_arrays(path: str, *arrays: np.ndarray) -> int:
+    """Arrays as consecutive .npy records in one file (no pickle), written atomically; returns
+    the file's CRC-32.
 
     numpy writes each array in 16 MiB chunks, so no copy of a large model is made.
     """
     with atomic_output(path) as fh:
+        out = _Checksummed(fh)
         for a in arrays:
-            np.lib.format.write_array(fh, np.ascontiguousarray(a), allow_pickle=False)
+            np.lib.format.write_array(out, np.ascontiguousarray(a), allow_pickle=False)
+    return out.crc32
 
 
 def _read_npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
@@ -211,12 +272,12 @@ def write_raw(path: str, *arrays: np.ndarray) -> None:
     whose readers know the shapes (the hot-row meetings', read by :func:`read_raw_rows`), where
     parsing .npy headers cost more than reading the rows. A local path is written with plain
     system calls, straight from the arrays' memory: meetings write thousands of these per epoch."""
-    if _is_uri(path):
+    if is_uri(path):
         with atomic_output(path) as fh:
             for a in arrays:
                 fh.write(np.ascontiguousarray(a).tobytes())
         return
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = temp_name(path)
     if not os.path.isdir(os.path.dirname(path)):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
@@ -237,7 +298,7 @@ def write_raw(path: str, *arrays: np.ndarray) -> None:
 def read_raw_rows(path: str, arrays: int, rows: int, width: int, start: int, stop: int) -> list[np.ndarray]:
     """Rows ``start:stop`` of each of the ``arrays`` float32 (rows x width) arrays of a
     :func:`write_raw` file, in one open, with seeks (plain system calls for a local path)."""
-    local = not _is_uri(path)
+    local = not is_uri(path)
     out = []
     with open(path, "rb", buffering=0) if local else _open_remote(path) as fh:
         for k in range(arrays):
@@ -273,7 +334,7 @@ def first_missing(paths: Sequence[str], start: int = 0) -> int:
     A waiter that knows the first ``start`` exist so checks only the files still missing: one
     existence check per poll, where listing a directory stats every file in it.
     """
-    present = os.path.exists if not paths or not _is_uri(paths[0]) else exists
+    present = os.path.exists if not paths or not is_uri(paths[0]) else exists
     while start < len(paths) and present(paths[start]):
         start += 1
     return start

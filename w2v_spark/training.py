@@ -50,7 +50,7 @@ def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int
     """Write the initial model's blocks (``blocks.init_block``), one Spark task per block."""
 
     def work(block: int) -> dict[str, Any]:
-        return {"written": blocks.write_block(model_dir, block, *blocks.init_block(shape, seed, block))}
+        return {"written": blocks.write_block(model_dir, block, *blocks.init_block(shape, seed, block))[0]}
 
     tasks.run_tasks(spark, shape.blocks, work)
 
@@ -137,6 +137,7 @@ class EpochResult:
     worker_peaks: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS MiB
     jvm_peaks: dict[int, float] = field(default_factory=dict)
     io: dict[str, int] = field(default_factory=dict)  # bytes read and written, per side, over the rounds
+    checksums: list[int] = field(default_factory=list)  # CRC-32 of each block file of model_dir
 
     def add_io(self, **counts: int) -> None:
         for key, value in counts.items():
@@ -312,6 +313,7 @@ class EpochPlan:
     tasks: int = 0  # tasks per round, each training shards task, task + tasks, ... (0: one per shard)
     meet_root: str = ""  # where the rounds' meeting files go (meetings.py), if not in their round directories
     restarts: int = 0  # times a failed round with meetings runs again (run_round)
+    final_dir: str = ""  # where the epoch's last round writes its model (a checkpoint's), if not in work_dir
 
 
 def train_epoch(
@@ -319,8 +321,9 @@ def train_epoch(
 ) -> EpochResult:
     """One epoch over every shard in ``plan.syncs`` rounds, starting from the model in ``model_dir``.
 
-    Each round writes its model to ``work_dir/model-epoch=E-sync=S/``; the previous round's model
-    is deleted when it is a working copy (a checkpoint is left to the checkpoint rules).
+    Each round writes its model to ``work_dir/model-epoch=E-sync=S/``, the last to ``final_dir``
+    if set; the previous round's model is deleted when it is a working copy (a checkpoint is
+    left to the checkpoint rules).
     """
     result = EpochResult(model_dir)
     started = time.monotonic()
@@ -357,7 +360,9 @@ def train_epoch(
         stats = [s for r in results for s in r["shards"]]
         deltas = sorted({s["delta"] for s in stats})
         next_dir = storage.join(plan.work_dir, f"model-epoch={plan.epoch}-sync={sync}")
-        read, written = average(spark, model_dir, deltas, next_dir, plan.shape)
+        if plan.final_dir and sync == plan.syncs - 1:
+            next_dir = plan.final_dir
+        read, written, result.checksums = average(spark, model_dir, deltas, next_dir, plan.shape)
         storage.delete_dir(rnd.round_dir)
         if model_dir.startswith(plan.work_dir + "/"):
             storage.delete_dir(model_dir)
