@@ -128,3 +128,44 @@ def planted_run(spark: SparkSession, base: Path, **overrides: Any) -> tuple[dict
     table = pq.read_table(base / "out" / "vectors")
     vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False)).astype(np.float64)
     return metrics, table.column("word").to_pylist(), vectors
+
+
+def vectors_md5(out: Path) -> str:
+    """The md5 of a run's vectors.bin: runs that promise the same vectors bit for bit compare it."""
+    import hashlib
+
+    return hashlib.md5((out / "vectors.bin").read_bytes()).hexdigest()
+
+
+def one_line_error(r: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    """A refusal as users must see it: exit ``code``, a last line naming ``message``, no traces."""
+    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("w2v-spark: error: ") and message in last, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "\tat " not in r.stderr, "no Python or JVM stack traces"
+
+
+def start_run(corpus: Path, out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """A SMALL training run in the background, in a session of its own (so it can be killed whole)."""
+    exe = str(Path(sys.executable).parent / "w2v-spark")
+    return subprocess.Popen(
+        [exe, "train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL, *extra],
+        env=env or ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def kill_when(proc: subprocess.Popen[str], ready: Path, timeout: float = 300) -> bool:
+    """SIGKILL the whole process group (driver, JVM, Python workers) as soon as ``ready`` exists;
+    False if the run ended first (it finished before that point could be caught)."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, f"{ready} never appeared"
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return True

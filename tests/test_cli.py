@@ -182,9 +182,11 @@ def test_non_empty_output_is_refused_and_left_untouched(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    r = w2v("train", "--input", str(SAMPLE), "--output", str(out), timeout=60)
-    assert r.returncode == 2 and "is not empty; pass --overwrite" in r.stderr
-    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+    for flags in ([], ["--overwrite"], ["--resume"], ["--resume", "--overwrite"]):
+        r = w2v("train", "--input", str(SAMPLE), "--output", str(out), *flags, timeout=60)
+        assert r.returncode == 2 and "holds 'precious.txt', which w2v-spark did not write" in r.stderr, flags
+        assert r.stderr.strip().count("\n") == 0
+        assert [p.name for p in tmp_path.iterdir()] == ["out"] and [p.name for p in out.iterdir()] == ["precious.txt"]
 
 
 def test_bad_token_pattern_is_reported_after_spark_starts(tmp_path):

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from tests.helpers import ENV, SAMPLE, SMALL, max_diff, w2v
+from tests.helpers import SAMPLE, SMALL, kill_when, max_diff, start_run, w2v
 
 
 def test_same_seed_gives_the_same_vectors_on_one_core_or_two(small_corpus, reference, other_seed, tmp_path):
@@ -22,30 +17,11 @@ def test_same_seed_gives_the_same_vectors_on_one_core_or_two(small_corpus, refer
     assert max_diff(reference, other_seed) > 1e-3  # the seed does matter
 
 
-def _start(corpus: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    exe = str(Path(sys.executable).parent / "w2v-spark")
-    return subprocess.Popen(
-        [exe, "train", "--input", str(corpus), "--output", str(out), "--master", "local[2]", *SMALL, *extra],
-        env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-
-
-def _kill_when(proc: subprocess.Popen[str], ready: Path, timeout: float = 300) -> None:
-    """SIGKILL the whole process group (driver, JVM, Python workers) once ``ready`` exists."""
-    deadline = time.monotonic() + timeout
-    while not ready.exists():
-        assert proc.poll() is None, f"the run ended before {ready} appeared: {proc.stderr.read()[-2000:]}"  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, f"{ready} never appeared"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def test_killed_after_the_second_checkpoint_and_resumed_gives_the_same_vectors(small_corpus, reference, tmp_path):
     out = tmp_path / "run"
     staging = Path(str(out) + ".inprogress")
-    proc = _start(small_corpus, out)
-    _kill_when(proc, staging / "checkpoints" / "epoch=2")
+    proc = start_run(small_corpus, out)
+    assert kill_when(proc, staging / "checkpoints" / "epoch=2" / "state.json")
     assert not (out / "_SUCCESS").exists() and not out.exists()  # nothing that looks finished
 
     again = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL)
@@ -63,8 +39,8 @@ def test_killed_after_the_second_checkpoint_and_resumed_gives_the_same_vectors(s
 def test_resume_with_different_settings_is_refused(small_corpus, tmp_path):
     out = tmp_path / "run"
     staging = Path(str(out) + ".inprogress")
-    proc = _start(small_corpus, out)
-    _kill_when(proc, staging / "checkpoints" / "epoch=1")
+    proc = start_run(small_corpus, out)
+    assert kill_when(proc, staging / "checkpoints" / "epoch=1" / "state.json")
     r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL,
             "--window", "3", "--resume", timeout=60)  # fmt: skip
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
@@ -80,8 +56,8 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_is_complete(small_corpus,
     before = {p: p.stat().st_mtime_ns for p in day1.rglob("*")}
 
     # a rerun of day 2 killed half-way: day 2's old output is still whole and complete
-    proc = _start(small_corpus, day2, "--overwrite")
-    _kill_when(proc, Path(str(day2) + ".inprogress") / "checkpoints" / "epoch=1")
+    proc = start_run(small_corpus, day2, "--overwrite")
+    assert kill_when(proc, Path(str(day2) + ".inprogress") / "checkpoints" / "epoch=1" / "state.json")
     assert (day2 / "_SUCCESS").exists() and max_diff(day2, day1) <= 1e-6
 
     # the rerun that finishes replaces day 2, with seed 1 now, and nothing else

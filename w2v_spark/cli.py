@@ -13,7 +13,7 @@ import time
 from typing import Any, NoReturn
 
 from w2v_spark import __version__
-from w2v_spark.config import FIELDS, OPTIONAL_TYPES, flag, load_toml, resolve
+from w2v_spark.config import FIELDS, OPTIONAL_TYPES, TrainConfig, flag, load_toml, resolve
 from w2v_spark.errors import ConfigError, W2VError
 
 _STARTED = time.perf_counter()
@@ -150,24 +150,29 @@ def _flag_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def train(ns: argparse.Namespace) -> int:
-    from w2v_spark.pipeline import preflight
+    from w2v_spark.outputs import lease
+    from w2v_spark.pipeline import check_arguments
 
     flags = _flag_values(ns)
     if "remote" not in flags and os.environ.get("SPARK_REMOTE"):  # as pyspark honours it
         flags["remote"] = os.environ["SPARK_REMOTE"]
     cfg = resolve(load_toml(ns.config) if ns.config else {}, flags)
-    preflight(cfg)
-    if cfg.remote:
-        from w2v_spark.session import check_connect_client
+    check_arguments(cfg)
+    with lease(cfg.output):  # held from the checks to the publish: no second run in between
+        _train(cfg)
+    return 0
 
-        check_connect_client()
 
+def _train(cfg: TrainConfig) -> None:
     import threading
 
     from w2v_spark import jvmcache, kernels
-    from w2v_spark.pipeline import read_corpus, run
-    from w2v_spark.session import effective_master, start_session
+    from w2v_spark.pipeline import preflight, read_corpus, run
+    from w2v_spark.session import check_connect_client, effective_master, start_session
 
+    preflight(cfg)
+    if cfg.remote:
+        check_connect_client()
     threading.Thread(target=kernels.warm_up, name="warm-up", daemon=True).start()
     classes = jvmcache.plan(effective_master(cfg.master, cfg.remote), cfg.remote, dict(cfg.spark_conf))
     # Spark's own WARN lines carry a full JVM and Python trace for every failed task attempt;
@@ -182,7 +187,6 @@ def train(ns: argparse.Namespace) -> int:
         spark.stop()
         if classes is not None:
             classes.finish(succeeded)
-    return 0
 
 
 def evaluate(ns: argparse.Namespace) -> int:

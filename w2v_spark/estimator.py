@@ -21,7 +21,7 @@ from pyspark.ml import Estimator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import ArrayType, StringType
 
-from w2v_spark import checkpoints, export, pipeline, storage, tasks
+from w2v_spark import export, outputs, pipeline, storage, tasks
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import W2VError
 from w2v_spark.ml_io import ReadWrite
@@ -209,5 +209,5 @@ def _working_dir(spark: SparkSession, temp_dir: str) -> Iterator[str]:
     try:
         yield output
     finally:
-        for path in (output, checkpoints.staging_dir(output)):
+        for path in (output, outputs.staging_dir(output)):
             storage.delete_dir(path)

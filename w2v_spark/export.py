@@ -2,8 +2,8 @@
 
 vectors/ (Parquet), vectors.txt (word2vec text), vectors.bin (word2vec binary, as gensim's
 ``save_word2vec_format(binary=True)``), projector/ (``vectors.tsv`` + ``metadata.tsv`` for the
-TensorBoard embedding projector) and metrics.json. ``_SUCCESS`` is written last by the
-pipeline, so its presence means every output is complete.
+TensorBoard embedding projector) and metrics.json. ``_SUCCESS``, the manifest of all of them,
+is written last (``outputs.seal``), so its presence means every output is complete.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ import pyarrow.parquet as pq
 from w2v_spark import storage
 from w2v_spark.errors import DataError
 from w2v_spark.schemas import VECTORS_ARROW_SCHEMA
-
-SUCCESS_MARKER = "_SUCCESS"
 
 
 def vectors_table(words: pa.StringArray, vectors: np.ndarray) -> pa.Table:
@@ -197,7 +195,3 @@ def _read_binary(fh: Any, count: int, dim: int, path: str) -> tuple[list[str], n
 
 def write_metrics(path: str, metrics: dict[str, Any]) -> None:
     storage.write_text(path, json.dumps(metrics, indent=2, sort_keys=False) + "\n")
-
-
-def mark_success(output_dir: str) -> None:
-    storage.write_text(storage.join(output_dir, SUCCESS_MARKER), "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import logging
 import math
 import os
@@ -31,6 +32,7 @@ from w2v_spark import (
     kernels,
     memory,
     objectives,
+    outputs,
     progress,
     storage,
     tasks,
@@ -58,13 +60,22 @@ from w2v_spark.vocabulary import (
 log = logging.getLogger("w2v_spark")
 
 
-def preflight(cfg: TrainConfig) -> None:
-    """Checks that need no Spark: inputs exist, the output may be written, a resume is possible.
+def check_arguments(cfg: TrainConfig) -> None:
+    """Checks of the arguments alone, before the output's lease is taken: the inputs exist and
+    the output is apart from them."""
+    _check_inputs(cfg)
+    outputs.check_apart(cfg.output, cfg.input)
+
+
+def preflight(cfg: TrainConfig) -> Start:
+    """Checks that need no Spark: the arguments, then that the output may be written, and how the
+    run starts (afresh, from a checkpoint, or publishing a finished run). The caller holds the
+    output's lease (``outputs.lease``).
 
     Never changes anything: a refused run leaves the output and the staging directory as they were.
     """
-    _check_inputs(cfg)
-    _check_output(cfg)
+    check_arguments(cfg)
+    return _check_output(cfg, verify_data=False)
 
 
 def _check_inputs(cfg: TrainConfig) -> None:
@@ -78,50 +89,67 @@ def _check_inputs(cfg: TrainConfig) -> None:
                 raise ConfigError(f"input pattern {path!r} matches no file; check --input")
         elif not storage.exists(local):
             raise ConfigError(f"input path {path!r} does not exist; check --input")
-    local_inputs = [p.removeprefix("file://") for p in cfg.input if "://" not in p or p.startswith("file://")]
-    if len(local_inputs) == len(cfg.input) and _total_size(local_inputs) == 0:
+    found = checkpoints.input_identity(cfg.input)  # None when an input is remote: Spark will tell
+    if found is not None and found["bytes"] == 0:
         raise DataError(f"the input is empty ({', '.join(cfg.input)}); check --input")
 
 
-def _check_output(cfg: TrainConfig) -> None:
-    """The output may be written: writable, empty unless --overwrite, resumable if --resume."""
-    if "://" not in cfg.output or cfg.output.startswith("file://"):
+@dataclass(frozen=True)
+class Start:
+    """How a run begins, from what is at its output: "fresh", "resume" (from ``checkpoint``) or
+    "publish" (a finished run sealed in the staging directory, not yet published)."""
+
+    action: str
+    checkpoint: checkpoints.Checkpoint | None = None
+    why: str = ""  # why a fresh start discards what the staging directory held (logged)
+
+
+def _check_output(cfg: TrainConfig, verify_data: bool = True) -> Start:
+    """The output may be written (docs/guarantees.md): apart from the inputs, holding nothing
+    w2v-spark did not write, empty or a finished run unless --overwrite; then how to start."""
+    if not storage.is_uri(cfg.output) or cfg.output.startswith("file://"):
         _check_writable_beside(cfg.output.removeprefix("file://"))
-    staging = checkpoints.staging_dir(cfg.output)
-    complete = storage.exists(storage.join(cfg.output, export.SUCCESS_MARKER))
-    if storage.is_nonempty_dir(cfg.output) and not cfg.overwrite:
-        if cfg.resume and complete:
-            raise ConfigError(
-                f"output directory {cfg.output!r} already holds a finished run; pass --overwrite to train it again"
-            )
-        if not cfg.resume:
-            raise ConfigError(
-                f"output directory {cfg.output!r} is not empty; "
-                "pass --overwrite to replace it or choose another --output"
-            )
-    if storage.exists(staging) and not (cfg.resume or cfg.overwrite):
+    outputs.check_apart(cfg.output, cfg.input)
+    found = outputs.inspect(cfg.output)
+    staging = outputs.staging_dir(cfg.output)
+    if found.staging == "foreign":
         raise ConfigError(
-            f"{staging} holds an unfinished run; pass --resume to continue it or --overwrite to start over"
+            f"{staging} exists and holds {found.example!r}, which w2v-spark did not write; "
+            "move it away or choose another --output"
         )
-    if cfg.resume:
-        found = checkpoints.latest(staging)
-        if found is not None:
-            checkpoints.check_compatible(found, cfg)
+    if found.output == "foreign":
+        raise ConfigError(
+            f"output directory {cfg.output!r} holds {found.example!r}, which w2v-spark did not write; "
+            "choose another --output or move its files away"
+        )
+    if found.output == "finished" and not cfg.overwrite:
+        raise ConfigError(
+            f"output directory {cfg.output!r} already holds a finished run; pass --overwrite to replace it "
+            "or choose another --output"
+        )
+    if found.staging == "absent":
+        return Start("fresh")
+    return _check_staging(cfg, found, staging, verify_data)
 
 
-def _total_size(paths: list[str]) -> int:
-    """Bytes in the files Spark would read (hidden and _-prefixed files skipped, as Spark does)."""
-    total = 0
-    for pattern in paths:
-        for path in glob.glob(pattern) if glob.has_magic(pattern) else [pattern]:
-            if os.path.isfile(path):
-                total += os.path.getsize(path)
-            for root, dirs, files in os.walk(path):
-                dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
-                total += sum(os.path.getsize(os.path.join(root, f)) for f in files if not f.startswith((".", "_")))
-            if total:
-                return total
-    return total
+def _check_staging(cfg: TrainConfig, found: outputs.Found, staging: str, verify_data: bool) -> Start:
+    """How to go on from a staging directory of this tool's: continue, publish, or start over."""
+    if not cfg.resume:
+        if not cfg.overwrite:
+            what = "a finished run not yet published" if found.staging == "sealed" else "an unfinished run"
+            raise ConfigError(f"{staging} holds {what}; pass --resume to continue it or --overwrite to start over")
+        return Start("fresh", why="--overwrite without --resume")
+    if found.staging == "sealed":
+        return Start("publish")
+    checkpoint = checkpoints.latest(staging, verify_data)
+    if checkpoint is None:
+        return Start("fresh", why="it holds no usable checkpoint")
+    problem = checkpoints.mismatch(checkpoint, cfg)
+    if problem is None:
+        return Start("resume", checkpoint)
+    if cfg.overwrite:
+        return Start("fresh", why=problem)
+    raise ConfigError(f"{problem}; rerun with the same settings and input, or pass --overwrite to start over")
 
 
 def _check_writable_beside(output: str) -> None:
@@ -189,25 +217,36 @@ def run(
     the metrics also written to metrics.json. The one core of both interfaces: the CLI passes
     :func:`read_corpus`, ``Word2Vec.fit`` its DataFrame (and no word2vec text or binary files).
 
-    On failure the staging directory is removed unless it holds a checkpoint to resume from,
-    so a failed run leaves nothing behind that a rerun would trip over.
+    Holds the output's lease throughout, and checks the output again under it. On failure the
+    staging directory is removed unless it holds a checkpoint to resume from or a finished run
+    to publish, so a failed run leaves nothing behind that a rerun would trip over and loses
+    nothing a rerun could use.
     """
-    staging = checkpoints.staging_dir(cfg.output)
-    try:
-        job = _start_job(cfg, spark, started)
-        corpus = _prepare_corpus(job, tokens)
-        model_dir, epochs = _train(job, corpus)
-        return _finish(job, corpus, model_dir, epochs, word2vec_files).to_dict()
-    except BaseException:
+    with outputs.lease(cfg.output) as held:
+        start = _check_output(cfg)
+        job = _start_job(cfg, spark, started, start, held)
         try:
-            found = checkpoints.list_checkpoints(staging)
-            if found:
-                log.error("%s keeps the checkpoint of epoch %d: rerun with --resume to continue", staging, found[-1][0])
-            else:
-                storage.delete_dir(staging)
-        except Exception as cleanup:  # never hide the original error behind a cleanup problem
-            log.warning("could not clean up %s: %s", staging, cleanup)
-        raise
+            if start.action == "publish":
+                return _publish_sealed(job)
+            corpus = _prepare_corpus(job, tokens)
+            model_dir, epochs = _train(job, corpus)
+            return _finish(job, corpus, model_dir, epochs, word2vec_files).to_dict()
+        except BaseException:
+            _after_failure(job.staging)
+            raise
+
+
+def _after_failure(staging: str) -> None:
+    """Keep a staging directory that a rerun with --resume can use; remove any other."""
+    try:
+        if outputs.read_manifest(staging):
+            log.error("%s holds the finished run: rerun with --resume to publish it", staging)
+        elif (found := checkpoints.latest(staging, verify_data=False)) is not None:
+            log.error("%s keeps the checkpoint of epoch %d: rerun with --resume to continue", staging, found.epoch)
+        else:
+            storage.delete_dir(staging)
+    except Exception as cleanup:  # never hide the original error behind a cleanup problem
+        log.warning("could not clean up %s: %s", staging, cleanup)
 
 
 @dataclass
@@ -217,10 +256,13 @@ class Job:
     spark: SparkSession
     cfg: TrainConfig  # with partitions resolved
     master: str
-    staging: str  # DIR.inprogress: everything is written here, then moved into place (checkpoints.py)
+    run: str  # this run's id: in the manifest, and naming its executor-local files
+    staging: str  # DIR.inprogress: everything is written here, then published (outputs.py)
     paths: Layout  # under staging
     resume_from: checkpoints.Checkpoint | None
+    lease: outputs.Lease
     started: float  # time.perf_counter() at process start (or at run() for the Python API)
+    inputs: dict[str, Any] | None = None  # what identifies the input files (checkpoints.input_identity)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics.json
     peaks: Peaks = field(default_factory=Peaks)
 
@@ -235,38 +277,43 @@ class Corpus:
     sentences: int
 
 
-def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None) -> Job:
-    """Resolve the shards, then either continue the staging directory's checkpoint (--resume)
-    or start a fresh staging directory."""
+def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None, start: Start, held: outputs.Lease) -> Job:
+    """Resolve the shards, then either continue the staging directory's checkpoint (--resume),
+    or start a fresh staging directory (what was there was checked to be this tool's)."""
     t_start = time.perf_counter() if started is None else started
     startup = time.perf_counter() - t_start
     master = tasks.spark_setting(spark, "spark.master") or ""
     cfg = dataclasses.replace(cfg, partitions=cfg.partitions or local_slots(master) or tasks.task_slots(spark))
     _warn_local_output(cfg.output, master)
-    staging = checkpoints.staging_dir(cfg.output)
-    resume_from = checkpoints.latest(staging) if cfg.resume else None
-    if resume_from is not None:
-        checkpoints.check_compatible(resume_from, cfg)  # now with partitions resolved
-    else:
-        storage.delete_dir(staging)
-    storage.make_dirs(staging)
-    job = Job(spark, cfg, master, staging, layout(staging), resume_from, t_start)
+    staging = outputs.staging_dir(cfg.output)
+    if start.checkpoint is not None and (problem := checkpoints.mismatch(start.checkpoint, cfg)):  # with partitions
+        if not cfg.overwrite:
+            raise ConfigError(f"{problem}; rerun with the same settings and input, or pass --overwrite to start over")
+        start = Start("fresh", why=problem)
+    job = Job(spark, cfg, master, uuid.uuid4().hex, staging, layout(staging), start.checkpoint, held, t_start)
+    if start.action == "fresh":
+        if start.why:
+            log.warning("starting over in %s: %s", staging, start.why)
+        outputs.start_staging(staging, job.run)
+    job.inputs = checkpoints.input_identity(cfg.input)
     job.stages["startup"] = startup
     return job
 
 
 def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord], word2vec_files: bool) -> RunMetrics:
-    """Stage 5 and the publish: vectors, metrics.json, _SUCCESS, then the move into place."""
+    """Stage 5 and the publish: vectors and metrics.json, sealed by _SUCCESS (the manifest);
+    then the working files go, and the sealed directory is published."""
     cfg, shape = job.cfg, ModelShape(corpus.vocab.size, job.cfg.vector_size)
     t = time.perf_counter()
     export_vectors(job.spark, job.paths, corpus.vocab, model_dir, shape, word2vec_files)
-    _remove_working_files(cfg, job.staging, job.paths)
     job.stages["export"] = time.perf_counter() - t
     metrics = _metrics(job, corpus, shape, epochs)
     metrics.total_seconds = time.perf_counter() - job.started
     export.write_metrics(job.paths.metrics, metrics.to_dict())
-    export.mark_success(job.staging)
-    checkpoints.publish(job.staging, cfg.output)
+    outputs.seal(job.staging, job.run, _published_paths(job.paths, cfg.keep_tuples, word2vec_files))
+    _remove_working_files(job.staging, job.paths)
+    job.lease.check()
+    outputs.publish(job.staging, cfg.output)
     log.info(
         "wrote %s (%s words x %d) in %.1f s",
         cfg.output,
@@ -282,6 +329,26 @@ def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord],
         mem["python_worker_max_mb"],
         len(mem["python_workers_mb"]),
     )
+    return metrics
+
+
+def _published_paths(paths: Layout, keep_tuples: bool, word2vec_files: bool) -> list[str]:
+    """The staging directory's outputs, as the manifest lists them (README, "Output layout")."""
+    published = [paths.vocab, paths.vectors, paths.metrics]
+    published += [paths.text, paths.binary] if word2vec_files else []
+    return published + ([paths.corpus, paths.tuples] if keep_tuples else [])
+
+
+def _publish_sealed(job: Job) -> dict[str, Any]:
+    """--resume of a run that finished but was not published (the publish failed or was killed)."""
+    log.info("publishing the finished run sealed in %s", job.staging)
+    _remove_working_files(job.staging, job.paths)
+    job.lease.check()
+    outputs.publish(job.staging, job.cfg.output)
+    fs, p = storage.filesystem(storage.join(job.cfg.output, "metrics.json"))
+    with fs.open_input_stream(p) as fh:
+        metrics: dict[str, Any] = json.loads(fh.read().decode("utf-8"))
+    log.info("wrote %s", job.cfg.output)
     return metrics
 
 
@@ -335,6 +402,7 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
     if vocab.size == 0:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
+    _check_resumable(job, vocab)
     _check_memory(spark, vocab.size, cfg, job.master)
     storage.write_table(vocab.to_arrow(), job.paths.vocab)
     job.stages["vocabulary"] = time.perf_counter() - t
@@ -352,9 +420,25 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
     return corpus
 
 
+def _check_resumable(job: Job, vocab: Vocabulary) -> None:
+    """A resumed checkpoint's rows must be this vocabulary's words, id for id: refuse another
+    input's, or with --overwrite start over (the input may change between a scheduler's retries)."""
+    if job.resume_from is None:
+        return
+    problem = checkpoints.vocabulary_mismatch(job.resume_from, vocab.digest(), vocab.size)
+    if problem is None:
+        return
+    if not job.cfg.overwrite:
+        raise ConfigError(f"{problem}; rerun on the same input, or pass --overwrite to start over")
+    log.warning("starting over in %s: %s", job.staging, problem)
+    checkpoints.discard(job.staging)
+    job.resume_from = None
+
+
 def _start_model(job: Job, shape: ModelShape) -> tuple[str, list[EpochRecord]]:
     """The model training starts from (a fresh one, or the checkpoint's) and the epochs already done."""
     resume_from = job.resume_from
+    storage.delete_dir(job.paths.work)  # a killed run's rounds: nothing there is needed any more
     if resume_from is None:
         model_dir = storage.join(job.paths.work, "model-init")
         init_model(job.spark, model_dir, shape, job.cfg.seed)
@@ -367,7 +451,6 @@ def _start_model(job: Job, shape: ModelShape) -> tuple[str, list[EpochRecord]]:
             f"than this run's ({shape.to_dict()}); pass --overwrite without --resume to start over"
         )
     log.info("resuming after epoch %d from %s", resume_from.epoch, resume_from.path)
-    storage.delete_dir(job.paths.work)  # the killed run's rounds: nothing there is needed any more
     return resume_from.path, [EpochRecord(**e) for e in resume_from.state["epochs"]]
 
 
@@ -421,21 +504,33 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
         )
     try:
         for epoch in range(len(epochs) + 1, schedule.epochs + 1):
-            record, model_dir = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
+            record, result = _train_epoch(job, corpus, shape, setup, epoch, model_dir)
             check_converging(record, cfg, shape.vocab_size)
             epochs.append(record)
+            model_dir = result.model_dir
+            job.lease.check()
             if cfg.keep_checkpoints:
-                state = {
-                    "fingerprint": checkpoints.fingerprint(cfg),
-                    "epochs": [e.to_dict() for e in epochs],
-                    "model": shape.to_dict(),
-                }
-                model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
+                _save_checkpoint(job, corpus.vocab, shape, epochs, result.checksums)
     finally:
         if setup.meet_root:
             shutil.rmtree(setup.meet_root, ignore_errors=True)
     exchange.finish(job.spark, setup.run_id, cfg.shards)
     return model_dir
+
+
+def _save_checkpoint(
+    job: Job, vocab: Vocabulary, shape: ModelShape, epochs: list[EpochRecord], checksums: list[int]
+) -> None:
+    """Complete the checkpoint of the epoch just trained (its blocks are in place), with what a
+    resume checks: the settings, the input, the vocabulary (checkpoints.py)."""
+    state = {
+        "fingerprint": checkpoints.fingerprint(job.cfg),
+        "input": job.inputs,
+        "vocabulary": {"size": vocab.size, "sha256": vocab.digest()},
+        "epochs": [e.to_dict() for e in epochs],
+        "model": shape.to_dict(),
+    }
+    checkpoints.save(job.staging, len(epochs), state, checksums, keep=job.cfg.keep_checkpoints)
 
 
 def run_passes(cfg: TrainConfig) -> int:
@@ -465,8 +560,9 @@ def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> 
 
 def _train_epoch(
     job: Job, corpus: Corpus, shape: ModelShape, setup: _EpochSetup, epoch: int, model_dir: str
-) -> tuple[EpochRecord, str]:
-    """One epoch: its tuples (stage 3b), then its rounds of training (stage 4); logs its line."""
+) -> tuple[EpochRecord, training.EpochResult]:
+    """One epoch: its tuples (stage 3b), then its rounds of training (stage 4); logs its line.
+    With checkpoints, the last round writes the model where the epoch's checkpoint goes."""
     cfg, shards = job.cfg, job.cfg.shards
     t = time.perf_counter()
     tstats = tuples.generate_epoch(
@@ -492,7 +588,10 @@ def _train_epoch(
         setup.round_tasks,
         setup.meet_root,
         round_restarts(job.spark, job.master),
+        final_dir=checkpoints.epoch_dir(job.staging, epoch) if cfg.keep_checkpoints else "",
     )
+    if plan.final_dir:
+        storage.delete_dir(plan.final_dir)  # an incomplete or damaged checkpoint of a killed run
     multiple = training.shard_lr_scale(models)
     schedule = dataclasses.replace(setup.schedule, lr_scale=multiple)
     result = training.train_epoch(job.spark, setup.exchange, plan, model_dir, schedule)
@@ -517,7 +616,7 @@ def _train_epoch(
         t_tuples,
         record.train_seconds,
     )
-    return record, result.model_dir
+    return record, result
 
 
 def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: int) -> tuple[HotSync | None, int]:
@@ -635,12 +734,15 @@ def export_vectors(
     export.write_word2vec_binary(paths.binary, stream(), shape.vocab_size, shape.vector_size)
 
 
-def _remove_working_files(cfg: TrainConfig, staging: str, paths: Layout) -> None:
+def _remove_working_files(staging: str, paths: Layout) -> None:
+    """What is not published: the rounds' files, the checkpoints, and corpus/ and tuples/ unless
+    the manifest lists them (--keep-tuples)."""
     storage.delete_dir(paths.work)
-    storage.delete_dir(checkpoints.checkpoint_dir(staging))
-    if not cfg.keep_tuples:
-        storage.delete_dir(paths.tuples)
-        storage.delete_dir(paths.corpus)
+    checkpoints.discard(staging)
+    listed = (outputs.read_manifest(staging) or {}).get("files", {})
+    for directory, name in ((paths.tuples, "tuples/"), (paths.corpus, "corpus/")):
+        if not any(f.startswith(name) for f in listed):
+            storage.delete_dir(directory)
 
 
 def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> DataError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,14 @@ class Vocabulary:
     def total(self) -> int:
         """Occurrences of vocabulary words in the corpus (word2vec's train_words)."""
         return int(self.counts.sum())
+
+    def digest(self) -> str:
+        """SHA-256 of the words and their counts, in id order: what a checkpoint's rows belong to."""
+        h = hashlib.sha256()
+        for word in self.words.to_pylist():
+            h.update(word.encode("utf-8") + b"\0")
+        h.update(np.ascontiguousarray(self.counts, dtype="<i8").tobytes())
+        return h.hexdigest()
 
     def to_arrow(self) -> pa.Table:
         return pa.table(
