@@ -145,7 +145,7 @@ def one_line_error(r: subprocess.CompletedProcess[str], code: int, message: str)
     assert "Traceback" not in r.stderr and "\tat " not in r.stderr, "no Python or JVM stack traces"
 
 
-def start_run(corpus: Path, out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start_run(corpus: Path, out: Path | str, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """A SMALL training run in the background, in a session of its own (so it can be killed whole)."""
     exe = str(Path(sys.executable).parent / "w2v-spark")
     return subprocess.Popen(

@@ -284,24 +284,25 @@ def _delete_path(fs: pafs.FileSystem, path: str) -> None:
 
 def publish_files(staging: str, output: str) -> None:
     """The publish for stores that cannot rename a directory: the old run's ``_SUCCESS`` goes
-    first (its file list kept in the staging directory), then its files the new run does not
-    replace; the new files are moved one by one and the manifest is written last. Each step can
-    run again after a failure: ``--resume`` finishes an interrupted publish."""
+    first (its file list kept in the staging directory until its files are gone too), then the
+    new files move one by one, and the manifest is written last. Each step can run again after
+    a failure: ``--resume`` finishes an interrupted publish."""
     manifest = read_manifest(staging) or {}
-    new = manifest.get("files", {})
     old = read_manifest(output)
     if old is not None:
         replacing = old.get("files") or {n: 0 for n in _files(output) or {} if n != SUCCESS}
         storage.write_text(storage.join(staging, REPLACING), json.dumps(replacing) + "\n")
         storage.remove_files([storage.join(output, SUCCESS)])
-    stale = [storage.join(output, name) for name in _replacing(staging) if name not in new]
-    storage.remove_files(stale)
+    replaced = _replacing(staging)
+    if replaced:
+        storage.remove_files([storage.join(output, name) for name in replaced])
+        storage.remove_files([storage.join(staging, REPLACING)])  # from here on, what is there is the new run's
     fs, _ = storage.filesystem(output)
-    for name in new:
+    for name, size in manifest.get("files", {}).items():
         src, dst = storage.join(staging, name), storage.join(output, name)
         if storage.exists(src):
             fs.move(storage.filesystem(src)[1], storage.filesystem(dst)[1])
-        elif not storage.exists(dst):
+        elif (_files(dst) or {}).get(posixpath.basename(name)) != size:
             raise TrainingError(f"cannot publish {output}: {name} is in neither {staging} nor the output")
     storage.write_text(storage.join(output, SUCCESS), json.dumps(manifest, indent=1) + "\n")
     storage.delete_dir(staging)
