@@ -103,3 +103,30 @@ def test_every_shipped_config_file_loads_and_validates():
         assert cfg.epochs >= 1, path
     cluster = resolve(load_toml(REPO / "conf" / "cluster.toml"), {"input": ("x.txt",), "output": "out"})
     assert (cluster.partitions or 0) > 1 and cluster.syncs_per_epoch > 1 and dict(cluster.spark_conf)
+
+
+def test_what_a_run_publishes_of_its_settings_has_no_secrets():
+    from w2v_spark.config import REDACTED, redact_url
+
+    cfg = TrainConfig(
+        input=("s3a://AKIA:se/cret@bucket/in",),
+        output="out",
+        remote="sc://host:15002/;token=abc;user_id=me",
+        spark_conf=(
+            ("spark.hadoop.fs.gs.auth.service.account.json.keyfile", "/k.json"),
+            ("spark.a.b", "x"),
+            ("spark.redaction.regex", "(?i)a\\.b"),
+            ("spark.hadoop.fs.azure.account.oauth2.client.secret", "s"),
+        ),
+    )
+    public = cfg.to_public_dict()
+    assert public["spark_conf"] == {
+        "spark.hadoop.fs.gs.auth.service.account.json.keyfile": REDACTED,
+        "spark.a.b": REDACTED,  # the user's own spark.redaction.regex counts too
+        "spark.redaction.regex": "(?i)a\\.b",
+        "spark.hadoop.fs.azure.account.oauth2.client.secret": REDACTED,
+    }
+    assert public["remote"] == f"sc://host:15002/;token={REDACTED};user_id={REDACTED}"
+    assert public["input"] == [f"s3a://AKIA:{REDACTED}@bucket/in"]
+    assert redact_url("hdfs://nn:8020/x") == "hdfs://nn:8020/x" and redact_url("local[2]") == "local[2]"
+    assert cfg.to_dict()["remote"].endswith("token=abc;user_id=me")  # the run itself still has them

@@ -166,3 +166,20 @@ def test_the_lock_of_a_live_holder_is_refused_and_freed_when_it_dies(tmp_path):
         with outputs.lease(str(out)) as again:  # re-entrant in one process
             assert again is held
     assert not Path(str(out) + ".lock").exists()
+
+
+def test_secrets_in_settings_are_never_published_or_logged(small_corpus, tmp_path):
+    out = tmp_path / "run"
+    r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", "--epochs", "1",
+            "--vector-size", "8", "--conf", "spark.hadoop.fs.s3a.secret.key=TOPSECRET",
+            "--conf", "spark.hadoop.fs.s3a.access.key=AKIAEXAMPLE", "--conf", "spark.my.setting=visible")  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    written = b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert b"TOPSECRET" not in written and b"AKIAEXAMPLE" not in written
+    assert "TOPSECRET" not in r.stderr + r.stdout and "AKIAEXAMPLE" not in r.stderr + r.stdout
+    conf = json.loads((out / "metrics.json").read_text())["config"]["spark_conf"]
+    assert conf == {
+        "spark.hadoop.fs.s3a.secret.key": "*********(redacted)",
+        "spark.hadoop.fs.s3a.access.key": "*********(redacted)",
+        "spark.my.setting": "visible",
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,45 @@ class TrainConfig:
         d["input"] = list(self.input)
         d["spark_conf"] = dict(self.spark_conf)
         return d
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with secrets redacted, for what a run writes and logs (metrics.json):
+        Spark settings whose key looks secret, as Spark redacts them (``spark.redaction.regex``,
+        and the user's own if set), the Connect URL's parameters, and passwords in URLs."""
+        d = self.to_dict()
+        conf = d["spark_conf"]
+        own = conf.get("spark.redaction.regex")
+        d["spark_conf"] = {
+            k: REDACTED if SECRET_KEY.search(k) or (own and _search(own, k)) else v for k, v in conf.items()
+        }
+        d["remote"] = redact_url(d["remote"])
+        d["input"] = [redact_url(p) for p in d["input"]]
+        d["output"], d["master"] = redact_url(d["output"]), redact_url(d["master"])
+        return d
+
+
+# What Spark shows instead of a redacted value, and the keys it redacts by default (its
+# spark.redaction.regex, widened to any "key" or "credential" setting).
+REDACTED = "*********(redacted)"
+SECRET_KEY = re.compile(r"(?i)secret|password|passwd|token|key|credential")
+
+
+def _search(pattern: str, text: str) -> bool:
+    try:
+        return re.search(pattern, text) is not None
+    except re.error:  # a Java pattern Python cannot read: redact to be safe
+        return True
+
+
+def redact_url(url: str) -> str:
+    """A URL without its secrets: the password of ``user:password@``, and the values of a Spark
+    Connect URL's parameters (``sc://host:port/;token=...;user_id=...``)."""
+    url = re.sub(r"^([a-zA-Z][\w+.-]*://[^/@:]*):[^@]*@", rf"\1:{REDACTED}@", url)
+    head, sep, params = url.partition("/;")
+    if not sep:
+        return url
+    pairs = [p.split("=", 1)[0] + f"={REDACTED}" if "=" in p else p for p in params.split(";")]
+    return head + sep + ";".join(pairs)
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}

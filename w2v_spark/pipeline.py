@@ -40,7 +40,7 @@ from w2v_spark import (
     tuples,
 )
 from w2v_spark.blocks import ModelShape
-from w2v_spark.config import TrainConfig
+from w2v_spark.config import TrainConfig, redact_url
 from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.errors import ConfigError, DataError, TrainingError
 from w2v_spark.exchange import Exchange
@@ -356,8 +356,8 @@ def _metrics(job: Job, corpus: Corpus, shape: ModelShape, epochs: list[EpochReco
     """The run's record, written as metrics.json (metrics.py)."""
     return RunMetrics(
         version=__version__,
-        config=job.cfg.to_dict(),
-        spark={"version": job.spark.version, "master": job.master, "connect": tasks.is_connect(job.spark)},
+        config=job.cfg.to_public_dict(),
+        spark={"version": job.spark.version, "master": redact_url(job.master), "connect": tasks.is_connect(job.spark)},
         executor_package_paths=sorted(job.peaks.packages),
         executors_seen=len(job.peaks.executors),
         vocab_size=corpus.vocab.size,
