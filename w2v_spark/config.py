@@ -103,10 +103,14 @@ class TrainConfig:
         False, "Keep tuples/epoch=E/ and corpus/ after training (deleted by default to save disk)."
     )
     overwrite: bool = _param(
-        False, "Replace an existing output directory (the old run stays in place until the new one is complete)."
+        False,
+        "Replace an earlier run of w2v-spark at the output (it stays in place until the new one is complete; a "
+        "directory holding other files is refused). With resume: start over when the checkpoint cannot be continued.",
     )
     resume: bool = _param(
-        False, "Continue an unfinished run (DIR.inprogress) from its newest checkpoint; start afresh if there is none."
+        False,
+        "Continue an unfinished run (DIR.inprogress) from its newest usable checkpoint, or publish one that finished "
+        "but was not published; start afresh if there is none. Refused if the checkpoint had other settings or input.",
     )
     keep_checkpoints: int = _param(
         2, "Checkpoints (E and Theta after an epoch) kept while training; all are deleted when the run succeeds."

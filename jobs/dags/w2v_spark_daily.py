@@ -10,8 +10,10 @@ Variables), read when the task runs, so changing them needs no new deployment:
 
 The Spark master comes from the ``spark_default`` connection. A retry resumes rather than
 restarts: every attempt passes --resume, so a killed or failed attempt continues from its
-newest checkpoint, and --overwrite, so clearing a finished day trains it again and replaces
-only that day's directory.
+newest checkpoint (or publishes a run that finished), and --overwrite, so clearing a finished
+day trains it again and replaces only that day's directory, and a retry whose input or
+settings changed since the checkpoint starts that day over instead of failing
+(docs/guarantees.md).
 """
 
 from __future__ import annotations
