@@ -26,6 +26,15 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     assert target.read_bytes() == b"whole"
 
 
+def test_files_being_written_have_hidden_names_and_durable_ones_reach_the_disk(tmp_path):
+    target = tmp_path / "d" / "part-00000.parquet"
+    with storage.atomic_output(str(target), durable=True) as fh:
+        fh.write(b"whole")
+        (pending,) = (tmp_path / "d").iterdir()  # readers skip names starting with "."
+        assert pending.name.startswith(".part-00000.parquet.tmp-") and storage.is_temporary(pending.name)
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["part-00000.parquet"] and target.read_bytes() == b"whole"
+
+
 def test_paths_and_uris():
     assert storage.spark_uri("/data/x") == "file:///data/x"
     assert storage.spark_uri("hdfs://nn/x/") == "hdfs://nn/x"

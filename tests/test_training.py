@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import blocks, exchange, meetings, storage, tasks, training
+from w2v_spark import blocks, checkpoints, exchange, meetings, storage, tasks, training
 from w2v_spark.blocks import ModelShape
 from w2v_spark.corpus import part_name
 from w2v_spark.errors import ConfigError
@@ -56,8 +56,9 @@ def test_average_is_the_plain_mean_over_all_shards_block_by_block(tmp_path):
         files.append(path)
     files.append(files[0])  # stands for a third shard with shard 0's deltas: 3 models averaged
     for b in range(shape.blocks):
-        read, written, _ = blocks.average_block(str(tmp_path / "model"), str(tmp_path / "next"), b, files, shape)
+        read, written, crc = blocks.average_block(str(tmp_path / "model"), str(tmp_path / "next"), b, files, shape)
         assert written == 2 * 4 * 2 * (2 if b == 0 else 1) and read == written * 4  # base + 3 deltas
+        assert crc == checkpoints.file_crc32(blocks.block_file(str(tmp_path / "next"), b))  # what a checkpoint records
     emb, theta = blocks.read_model(str(tmp_path / "next"), shape)
     np.testing.assert_allclose(emb, np.array([[1 + 2 / 3, 1 + 2 / 3], [1 + 8 / 3, 1], [1, 1]]), rtol=1e-6)
     np.testing.assert_allclose(theta, [[1, 1], [1, 1], [2, 2]], rtol=1e-6)
