@@ -122,11 +122,14 @@ def _seal(staging: str, files: dict[str, bytes]) -> str:
     return f"s3://{BUCKET}/{staging}"
 
 
-def test_publishing_file_by_file_replaces_an_old_run_and_finishes_after_a_failure(s3):
+def test_publishing_file_by_file_replaces_an_old_run_and_finishes_after_a_failure(s3, tmp_path):
     """No directory is renamed: the old run's _SUCCESS goes first, then its files; the new files
-    move one by one, _SUCCESS last. A publish that fails half-way is finished by running it again."""
+    move one by one, _SUCCESS last. A publish that fails half-way is finished by --resume (and
+    only by it: starting over would strand the files already moved)."""
     from w2v_spark import outputs
-    from w2v_spark.errors import TrainingError
+    from w2v_spark.config import TrainConfig
+    from w2v_spark.errors import ConfigError, TrainingError
+    from w2v_spark.pipeline import preflight
 
     out = f"s3://{BUCKET}/pub"
     old = {"vectors/part-00000.parquet": b"old0", "vectors/part-00001.parquet": b"old1", "metrics.json": b"{}"}
@@ -139,6 +142,11 @@ def test_publishing_file_by_file_replaces_an_old_run_and_finishes_after_a_failur
         outputs.publish(staging, out)
     assert set(_objects("pub")) == {"pub/metrics.json"}  # the old run gone, the new one half-way
     assert outputs.inspect(out).output == "partial"  # the run's own files, mid-publish
+    text = tmp_path / "in.txt"
+    text.write_text("a b c\n")
+    with pytest.raises(ConfigError, match="was interrupted; pass --resume to finish it"):
+        preflight(TrainConfig(input=(str(text),), output=out, overwrite=True))
+    assert preflight(TrainConfig(input=(str(text),), output=out, resume=True)).action == "publish"
     _put(f"pub.inprogress/{part}", b"new0")
     outputs.publish(staging, out)
     assert set(_objects("pub")) == {"pub/_SUCCESS", "pub/metrics.json", "pub/vectors/part-00000.parquet"}

@@ -118,7 +118,6 @@ class Found:
     # publish under way), "foreign" (anything else that is not empty)
     staging: str  # "absent", "ours", "sealed" (ours, finished, not yet published), "foreign"
     example: str = ""  # with "foreign": one file w2v-spark did not write
-    replaced: dict[str, int] = field(default_factory=dict)  # the files an object-store publish replaces
 
 
 def inspect(output: str) -> Found:

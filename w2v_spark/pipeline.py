@@ -134,6 +134,11 @@ def _check_output(cfg: TrainConfig, verify_data: bool = True) -> Start:
 
 def _check_staging(cfg: TrainConfig, found: outputs.Found, staging: str, verify_data: bool) -> Start:
     """How to go on from a staging directory of this tool's: continue, publish, or start over."""
+    if found.output == "partial" and not cfg.resume:  # starting over would strand the files already moved
+        raise ConfigError(
+            f"{staging} holds a finished run whose publish to {cfg.output!r} was interrupted; pass --resume to "
+            "finish it (then --overwrite to train again)"
+        )
     if not cfg.resume:
         if not cfg.overwrite:
             what = "a finished run not yet published" if found.staging == "sealed" else "an unfinished run"
