@@ -434,8 +434,17 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     finally:
         if setup.meet_root:
             shutil.rmtree(setup.meet_root, ignore_errors=True)
-    exchange.finish(job.spark, setup.run_id, cfg.shards)
+        _finish_exchange(job, exchange, setup.run_id)
     return model_dir
+
+
+def _finish_exchange(job: Job, exchange: Exchange, run_id: str) -> None:
+    """Remove what the exchange left on executors (hogwild's copies), after success or failure:
+    a long-lived session (``fit`` in a notebook, a Connect server) keeps its local directories."""
+    try:
+        exchange.finish(job.spark, run_id, job.cfg.shards)
+    except Exception as e:  # never hide the run's own error behind a cleanup problem
+        log.warning("could not remove the run's files on the executors: %s", e)
 
 
 def run_passes(cfg: TrainConfig) -> int:
