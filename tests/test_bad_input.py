@@ -57,6 +57,23 @@ def test_a_diverging_run_fails_in_one_line_and_leaves_nothing(tmp_path):
     assert not out.exists() and not Path(str(out) + ".inprogress").exists()
 
 
+def test_tokens_with_whitespace_are_refused_before_training(tmp_path):
+    """A --token-pattern that matches spaces makes words word2vec files cannot hold (their fields
+    are separated by whitespace, so every later word would read back shifted): refused, naming
+    one, as soon as the vocabulary is counted."""
+    rng = np.random.default_rng(0)
+    phrases = [f"city {i}" for i in range(30)]
+    corpus = tmp_path / "phrases.csv"
+    corpus.write_text("".join(",".join(rng.choice(phrases, 10)) + "\n" for _ in range(300)))
+    out = tmp_path / "out"
+    r = w2v("train", "--input", str(corpus), "--output", str(out), "--token-pattern", "[^,]+", "--min-count", "1",
+            "--epochs", "1", timeout=300)  # fmt: skip
+    _one_line_error(r, 1, "holds whitespace, which separates the fields of word2vec text and binary files")
+    assert "the word 'city " in r.stderr and "change --token-pattern so that it matches no whitespace" in r.stderr
+    assert "EPOCH" not in r.stderr  # refused before training
+    assert not out.exists() and not Path(str(out) + ".inprogress").exists()
+
+
 def test_awkward_but_valid_input_trains(tmp_path):
     d = tmp_path / "corpus"
     d.mkdir()

@@ -194,10 +194,10 @@ def run(
     """
     staging = checkpoints.staging_dir(cfg.output)
     try:
-        job = _start_job(cfg, spark, started)
+        job = _start_job(cfg, spark, started, word2vec_files)
         corpus = _prepare_corpus(job, tokens)
         model_dir, epochs = _train(job, corpus)
-        return _finish(job, corpus, model_dir, epochs, word2vec_files).to_dict()
+        return _finish(job, corpus, model_dir, epochs).to_dict()
     except BaseException:
         try:
             found = checkpoints.list_checkpoints(staging)
@@ -221,6 +221,7 @@ class Job:
     paths: Layout  # under staging
     resume_from: checkpoints.Checkpoint | None
     started: float  # time.perf_counter() at process start (or at run() for the Python API)
+    word2vec_files: bool  # write vectors.txt and vectors.bin (the CLI), or only vectors/ (fit)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics.json
     peaks: Peaks = field(default_factory=Peaks)
 
@@ -235,7 +236,7 @@ class Corpus:
     sentences: int
 
 
-def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None) -> Job:
+def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None, word2vec_files: bool) -> Job:
     """Resolve the shards, then either continue the staging directory's checkpoint (--resume)
     or start a fresh staging directory."""
     t_start = time.perf_counter() if started is None else started
@@ -250,16 +251,16 @@ def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None) -> 
     else:
         storage.delete_dir(staging)
     storage.make_dirs(staging)
-    job = Job(spark, cfg, master, staging, layout(staging), resume_from, t_start)
+    job = Job(spark, cfg, master, staging, layout(staging), resume_from, t_start, word2vec_files)
     job.stages["startup"] = startup
     return job
 
 
-def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord], word2vec_files: bool) -> RunMetrics:
+def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord]) -> RunMetrics:
     """Stage 5 and the publish: vectors, metrics.json, _SUCCESS, then the move into place."""
     cfg, shape = job.cfg, ModelShape(corpus.vocab.size, job.cfg.vector_size)
     t = time.perf_counter()
-    export_vectors(job.spark, job.paths, corpus.vocab, model_dir, shape, word2vec_files)
+    export_vectors(job.spark, job.paths, corpus.vocab, model_dir, shape, job.word2vec_files)
     _remove_working_files(cfg, job.staging, job.paths)
     job.stages["export"] = time.perf_counter() - t
     metrics = _metrics(job, corpus, shape, epochs)
@@ -335,6 +336,8 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
     if vocab.size == 0:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
+    if job.word2vec_files:  # refused now rather than after training, when the files are written
+        export.check_words(vocab.words, "change --token-pattern so that it matches no whitespace")
     _check_memory(spark, vocab.size, cfg, job.master)
     storage.write_table(vocab.to_arrow(), job.paths.vocab)
     job.stages["vocabulary"] = time.perf_counter() - t
