@@ -79,6 +79,12 @@ def _check_inputs(cfg: TrainConfig) -> None:
         elif not storage.exists(local):
             raise ConfigError(f"input path {path!r} does not exist; check --input")
     local_inputs = [p.removeprefix("file://") for p in cfg.input if "://" not in p or p.startswith("file://")]
+    denied = _unreadable(local_inputs)
+    if denied:
+        raise ConfigError(
+            f"cannot read the input {denied!r} (permission denied for this user); make it readable or leave it "
+            "out of --input"
+        )
     if len(local_inputs) == len(cfg.input) and _total_size(local_inputs) == 0:
         raise DataError(f"the input is empty ({', '.join(cfg.input)}); check --input")
 
@@ -122,6 +128,36 @@ def _total_size(paths: list[str]) -> int:
             if total:
                 return total
     return total
+
+
+def _unreadable(paths: list[str]) -> str | None:
+    """The first file or directory Spark would read from ``paths`` that this user cannot read,
+    else None: Spark's own error would come only after it starts."""
+    for pattern in paths:
+        for path in glob.glob(pattern) if glob.has_magic(pattern) else [pattern]:
+            if os.path.isdir(path):
+                found = _unreadable_under(path)
+                if found:
+                    return found
+            elif os.path.isfile(path) and not os.access(path, os.R_OK):
+                return path
+    return None
+
+
+def _unreadable_under(directory: str) -> str | None:
+    """``directory`` or the first directory or file under it this user cannot read (hidden and
+    _-prefixed names skipped, as Spark does), else None."""
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return directory
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        for d in dirs:
+            if not os.access(os.path.join(root, d), os.R_OK | os.X_OK):
+                return os.path.join(root, d)
+        for f in files:
+            if not f.startswith((".", "_")) and not os.access(os.path.join(root, f), os.R_OK):
+                return os.path.join(root, f)
+    return None
 
 
 def _check_writable_beside(output: str) -> None:
