@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import ENV, SMALL, max_diff, w2v
+from tests.helpers import ENV, SMALL, assert_same_vectors, w2v
 
 
 def test_a_connect_session_trains_the_vectors_of_a_classic_one(small_corpus, reference, tmp_path):
@@ -19,7 +19,7 @@ def test_a_connect_session_trains_the_vectors_of_a_classic_one(small_corpus, ref
         assert "- PROGRESS: at " in r.stderr, r.stderr[-2000:]
     assert metrics["spark"]["connect"] is True and metrics["spark"]["master"] == "local[2]"
     assert metrics["memory"]["jvm_max_mb"] and metrics["memory"]["python_worker_max_mb"] > 10
-    assert max_diff(out, reference) <= 1e-5
+    assert_same_vectors(out, reference)
     classic = json.loads((reference / "metrics.json").read_text())
     assert classic["spark"]["connect"] is False
 
