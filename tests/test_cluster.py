@@ -76,6 +76,21 @@ class Standalone:
         subprocess.run([str(SPARK_HOME / "sbin" / "spark-daemon.sh"), "stop", MASTER, "1"],
                        env=self.env, capture_output=True, timeout=60, check=False)  # fmt: skip
 
+    def executors(self) -> list[int]:
+        """The executor processes this cluster's workers run now: those working in its work directory
+        (a worker starts each executor in WORK/app-id/executor-id), not other clusters' on the machine."""
+        work = (self.base / "work").resolve()
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                command = (proc / "cmdline").read_bytes().split(b"\0")
+                cwd = (proc / "cwd").resolve()
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+            if b"org.apache.spark.executor.CoarseGrainedExecutorBackend" in command and cwd.is_relative_to(work):
+                found.append(int(proc.name))
+        return sorted(found)
+
     def submit(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
         cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", self.url, *args]
         return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -151,10 +166,9 @@ def test_an_executor_killed_mid_training_changes_nothing(standalone, package, sm
         assert proc.poll() is None, "the job ended before epoch 2"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    pids = subprocess.run(["pgrep", "-f", "CoarseGrainedExecutorBackend"], capture_output=True, text=True,
-                          check=False).stdout.split()  # fmt: skip
+    pids = standalone.executors()
     assert len(pids) == 2, pids
-    os.kill(int(pids[0]), signal.SIGKILL)
+    os.kill(pids[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-4000:]
     assert "Lost executor" in stderr or "ExecutorLostFailure" in stderr  # Spark saw the loss
