@@ -43,6 +43,19 @@ def max_diff(a: Path, b: Path) -> float:
     return float(np.abs(va - vb).max())
 
 
+def assert_same_vectors(a: Path, b: Path) -> None:
+    """Two runs' vectors are the same bit for bit (README, "Reproducible"): the same words, the
+    same float32 bits in vectors/, and vectors.bin byte for byte where both runs wrote one."""
+    from w2v_spark.export import read_vectors
+
+    wa, va = read_vectors(str(a))
+    wb, vb = read_vectors(str(b))
+    assert wa == wb
+    assert va.tobytes() == vb.tobytes(), f"the vectors differ, by up to {float(np.abs(va - vb).max()):.3g}"
+    if (a / "vectors.bin").exists() and (b / "vectors.bin").exists():
+        assert (a / "vectors.bin").read_bytes() == (b / "vectors.bin").read_bytes()
+
+
 def check_outputs(out: Path, epochs: int, keep_tuples: bool, min_count: int = 5, vector_size: int = 100) -> None:
     """A finished run's outputs, as README "Output layout" describes them."""
     assert (out / "_SUCCESS").exists()

@@ -4,14 +4,20 @@ written, and tasks that keep failing: each through the command line, as users me
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import SAMPLE, w2v
+from tests.helpers import ENV, SAMPLE, w2v
 
 # One successful run first, so these runs start as users' do: with the JVM class archive it
 # publishes (w2v_spark/jvmcache.py). A failed run never publishes one, and without it each starts
@@ -54,6 +60,23 @@ def test_a_diverging_run_fails_in_one_line_and_leaves_nothing(tmp_path):
     r = w2v("train", "--input", str(SAMPLE), "--output", str(out), "--epochs", "2", "--alpha", "20", timeout=300)
     _one_line_error(r, 1, "training diverged in epoch 1 (mean loss")
     assert "lower --alpha or train fewer shards (--partitions)" in r.stderr
+    assert not out.exists() and not Path(str(out) + ".inprogress").exists()
+
+
+def test_tokens_with_whitespace_are_refused_before_training(tmp_path):
+    """A --token-pattern that matches spaces makes words word2vec files cannot hold (their fields
+    are separated by whitespace, so every later word would read back shifted): refused, naming
+    one, as soon as the vocabulary is counted."""
+    rng = np.random.default_rng(0)
+    phrases = [f"city {i}" for i in range(30)]
+    corpus = tmp_path / "phrases.csv"
+    corpus.write_text("".join(",".join(rng.choice(phrases, 10)) + "\n" for _ in range(300)))
+    out = tmp_path / "out"
+    r = w2v("train", "--input", str(corpus), "--output", str(out), "--token-pattern", "[^,]+", "--min-count", "1",
+            "--epochs", "1", timeout=300)  # fmt: skip
+    _one_line_error(r, 1, "holds whitespace, which separates the fields of word2vec text and binary files")
+    assert "the word 'city " in r.stderr and "change --token-pattern so that it matches no whitespace" in r.stderr
+    assert "EPOCH" not in r.stderr  # refused before training
     assert not out.exists() and not Path(str(out) + ".inprogress").exists()
 
 
@@ -147,3 +170,104 @@ def test_a_model_too_big_for_memory_is_refused_before_training(tmp_path):
     _one_line_error(r, 1, "per copy, one copy for each of 2 shards training at once) but only")
     assert "lower --max-vocab-size or --vector-size" in r.stderr
     assert not out.exists() and not Path(str(out) + ".inprogress").exists()
+
+
+@dataclass
+class Unprivileged:
+    """Commands run as a user who cannot read files made unreadable here: root ignores
+    permission bits, so as root they run as nobody (setpriv), with a directory of their own."""
+
+    home: Path
+    prefix: list[str]
+
+    def unreadable(self, path: Path) -> Path:
+        path.chmod(0o600 if self.prefix else 0)  # as root the file stays root's, unreadable by nobody
+        return path
+
+    def unwritable(self, directory: Path) -> Path:
+        directory.mkdir(mode=0o755 if self.prefix else 0o555)  # as root it is root's: nobody cannot write in it
+        return directory
+
+    def run(self, *cmd: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        env = {**ENV, "HOME": str(self.home), "W2V_SPARK_JVM_CACHE": "off"}
+        return subprocess.run([*self.prefix, *cmd], capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=self.home, check=False)  # fmt: skip
+
+    def w2v(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        return self.run(shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed"), *args, timeout=timeout)
+
+
+@pytest.fixture
+def unprivileged() -> Iterator[Unprivileged]:
+    home = Path(tempfile.mkdtemp(prefix="w2v-spark-unprivileged-"))  # not under pytest's root-only directory
+    try:
+        prefix: list[str] = []
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                pytest.skip("needs setpriv to run a command as an unprivileged user")
+            os.chown(home, 65534, 65534)
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        yield Unprivileged(home, prefix)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_an_unreadable_input_is_refused_before_spark_starts_naming_it(unprivileged):
+    corpus = unprivileged.home / "corpus"
+    corpus.mkdir(mode=0o755)
+    (corpus / "a.txt").write_text("some readable text\n" * 100)
+    secret = corpus / "b.txt"
+    secret.write_text("text this user may not read\n" * 100)
+    unprivileged.unreadable(secret)
+    for given in (secret, corpus):  # the file itself, or the directory holding it
+        r = unprivileged.w2v("train", "--input", str(given), "--output", str(unprivileged.home / "out"), timeout=120)
+        _one_line_error(r, 2, f"cannot read the input {str(secret)!r} (permission denied for this user); make it "
+                              "readable or leave it out of --input")  # fmt: skip
+        assert "--output" not in r.stderr and "Spark" not in r.stderr  # refused before Spark started
+    assert not (unprivileged.home / "out").exists() and not (unprivileged.home / "out.inprogress").exists()
+
+
+def test_an_unreadable_vectors_file_gets_a_hint_naming_it_not_the_output(unprivileged):
+    vectors = unprivileged.home / "vectors.txt"
+    vectors.write_text("1 2\nword 0.5 0.25\n")
+    unprivileged.unreadable(vectors)
+    r = unprivileged.w2v("export", "--vectors", str(vectors), "--format", "binary", "--output",
+                         str(unprivileged.home / "out.bin"), timeout=120)  # fmt: skip
+    _one_line_error(r, 1, f"Permission denied: '{vectors}'; check that --vectors {vectors} can be read by the user")
+    assert "--output" not in r.stderr
+
+
+def test_sparks_permission_error_names_the_input_it_could_not_read(unprivileged):
+    """When Spark itself cannot read an input (one the preflight cannot check, such as a remote
+    one, or one whose permissions changed since), its error is named with the input's flag; a
+    permission error on another path keeps the hint about --output."""
+    corpus = unprivileged.home / "corpus.txt"
+    corpus.write_text("some text\n" * 100)
+    unprivileged.unreadable(corpus)
+    script = (
+        "import sys\n"
+        "from pyspark.sql import SparkSession\n"
+        "from w2v_spark.cli import describe_failure\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "spark.sparkContext.setLogLevel('FATAL')\n"
+        "inputs = [('--input', sys.argv[1])]\n"
+        "try:\n"
+        "    spark.read.text(sys.argv[1]).count()\n"
+        "except Exception as e:\n"
+        "    print(describe_failure(e, inputs))\n"
+        "try:\n"
+        "    open(sys.argv[2] + '/metrics.json', 'w')\n"
+        "except OSError as e:\n"
+        "    print(describe_failure(e, inputs))\n"
+        "spark.stop()\n"
+    )
+    locked = unprivileged.unwritable(unprivileged.home / "locked")
+    r = unprivileged.run(sys.executable, "-c", script, str(corpus), str(locked), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    spark_line, other_line = r.stdout.strip().splitlines()[-2:]
+    assert "Permission denied" in spark_line and str(corpus) in spark_line, spark_line
+    assert spark_line.endswith(f"; check that --input {corpus} can be read by the user running the job"), spark_line
+    assert other_line == (
+        f"PermissionError: [Errno 13] Permission denied: '{locked}/metrics.json'; "
+        "check that --output (and the directory beside it) can be written"
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from tests.helpers import ENV, SMALL, check_outputs, max_diff, w2v
+from tests.helpers import ENV, SMALL, assert_same_vectors, check_outputs, w2v
 
 SPARK_HOME = Path(pyspark.__file__).parent
 MASTER = "org.apache.spark.deploy.master.Master"
@@ -76,6 +76,21 @@ class Standalone:
         subprocess.run([str(SPARK_HOME / "sbin" / "spark-daemon.sh"), "stop", MASTER, "1"],
                        env=self.env, capture_output=True, timeout=60, check=False)  # fmt: skip
 
+    def executors(self) -> list[int]:
+        """The executor processes this cluster's workers run now: those working in its work directory
+        (a worker starts each executor in WORK/app-id/executor-id), not other clusters' on the machine."""
+        work = (self.base / "work").resolve()
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                command = (proc / "cmdline").read_bytes().split(b"\0")
+                cwd = (proc / "cwd").resolve()
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+            if b"org.apache.spark.executor.CoarseGrainedExecutorBackend" in command and cwd.is_relative_to(work):
+                found.append(int(proc.name))
+        return sorted(found)
+
     def submit(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
         cmd = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", self.url, *args]
         return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -113,7 +128,7 @@ def test_package_zip_trains_on_a_standalone_cluster(standalone, package, small_c
     paths = metrics["executor_package_paths"]
     assert paths and all(p.endswith(archive.name) for p in paths), paths
     # two single-core executors in separate processes train the same vectors as local mode
-    assert max_diff(out, reference) <= 1e-6
+    assert_same_vectors(out, reference)
 
 
 def test_local_cluster_gives_the_same_vectors_as_local_mode(small_corpus, reference, tmp_path):
@@ -127,7 +142,7 @@ def test_local_cluster_gives_the_same_vectors_as_local_mode(small_corpus, refere
     assert metrics["spark"]["master"] == "local-cluster[2,1,2048]" and metrics["config"]["partitions"] == 2
     assert metrics["executors_seen"] >= 2 and len(metrics["memory"]["jvms_mb"]) >= 2  # tasks saw several JVMs
     assert metrics["memory"]["driver_jvm_mb"] is None  # the driver's JVM runs no task here: not known
-    assert max_diff(out, reference) <= 1e-5
+    assert_same_vectors(out, reference)
 
 
 def test_the_entry_point_in_the_repository_is_the_packaged_one():
@@ -151,15 +166,14 @@ def test_an_executor_killed_mid_training_changes_nothing(standalone, package, sm
         assert proc.poll() is None, "the job ended before epoch 2"
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    pids = subprocess.run(["pgrep", "-f", "CoarseGrainedExecutorBackend"], capture_output=True, text=True,
-                          check=False).stdout.split()  # fmt: skip
+    pids = standalone.executors()
     assert len(pids) == 2, pids
-    os.kill(int(pids[0]), signal.SIGKILL)
+    os.kill(pids[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-4000:]
     assert "Lost executor" in stderr or "ExecutorLostFailure" in stderr  # Spark saw the loss
     check_outputs(out, epochs=4, keep_tuples=False, min_count=3, vector_size=32)
-    assert max_diff(out, reference) <= 1e-5
+    assert_same_vectors(out, reference)
 
 
 def test_hogwild_averages_one_copy_per_executor(small_corpus, tmp_path):

@@ -81,7 +81,7 @@ def test_the_estimator_trains_the_clis_vectors(spark, small_corpus, reference, t
     assert isinstance(model, Word2VecModel)
     words, vectors = read_vectors(str(reference))
     assert model.words == words
-    assert float(np.abs(model.vectors - vectors).max()) <= 1e-5
+    assert model.vectors.tobytes() == vectors.tobytes(), float(np.abs(model.vectors - vectors).max())  # bit for bit
     assert list(temp.iterdir()) == []  # fit's working files are gone
     summary = model.summary
     assert [e.epoch for e in summary.epochs] == [1, 2, 3, 4] and summary.vocabSize == len(words)
@@ -163,6 +163,21 @@ def test_word2vec_formats_read_back(tmp_path):
         model.saveWord2VecFormat(str(tmp_path / name), binary=binary)
         words, vectors = read_vectors(str(tmp_path / name))
         assert words == model.words and np.array_equal(vectors, model.vectors)
+
+
+def test_fit_keeps_words_with_whitespace_and_the_word2vec_formats_refuse_them(spark, tmp_path):
+    """fit() trains the tokens it is given, spaces included (its model writes no word2vec file
+    unless asked); the word2vec formats separate fields with whitespace, so they refuse such a
+    word, naming it, rather than write a file whose later words read back shifted."""
+    words = ["new york", *(f"w{i}" for i in range(24))]
+    rng = np.random.default_rng(0)
+    docs = spark.createDataFrame([(list(rng.choice(words, 12)),) for _ in range(200)], "tokens array<string>")
+    model = Word2Vec(vectorSize=8, minCount=1, maxIter=1, numPartitions=1, tempDir=str(tmp_path)).fit(docs)
+    assert "new york" in model.words
+    for name, binary in (("v.txt", False), ("v.bin", True)):
+        with pytest.raises(DataError, match=r"^the word 'new york' holds whitespace, .*; keep such words in Parquet"):
+            model.saveWord2VecFormat(str(tmp_path / name), binary=binary)
+        assert not (tmp_path / name).exists()
 
 
 @pytest.mark.parametrize("cls", [Word2Vec, Tokenizer])

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+from pyspark.sql import SparkSession
 
 from tests.helpers import planted_run, topic_purity, w2v
 from w2v_spark import blocks, exchange, storage, tasks, training
 from w2v_spark.blocks import ModelShape
 from w2v_spark.corpus import part_name
+from w2v_spark.errors import TrainingError
 from w2v_spark.export import read_vectors
 
 
@@ -64,3 +67,26 @@ def test_eight_shards_on_one_executor_are_one_model_and_keep_the_planted_structu
         return {"left": glob.glob(os.path.join(os.environ["SPARK_LOCAL_DIRS"].split(",")[0], "w2v-spark-*", "*"))}
 
     assert tasks.run_tasks(spark, 1, copies_left) == [{"left": []}]
+
+
+def _copy_dirs(spark: SparkSession) -> list[str]:
+    """The hogwild copies' directories in the executor's Spark local directory (the session's
+    executor: in local mode the driver's JVM, whose local directory lives as long as the session)."""
+
+    def listing(_: int) -> dict[str, list[str]]:  # nested, so Spark ships the function itself
+        import glob
+        import os
+
+        return {"dirs": sorted(glob.glob(os.path.join(os.environ["SPARK_LOCAL_DIRS"].split(",")[0], "w2v-spark-*")))}
+
+    return list(tasks.run_tasks(spark, 1, listing)[0]["dirs"])
+
+
+def test_a_hogwild_run_that_fails_mid_training_removes_its_copies_too(spark, tmp_path: Path):
+    """A learning rate far too large diverges, and the loss check stops the run after epoch 1,
+    when the executor's shared copy exists: the copy goes with the run, as after a success (a
+    long-lived session, fit() in a notebook or a Connect server, keeps its local directories)."""
+    before = _copy_dirs(spark)
+    with pytest.raises(TrainingError, match=r"^training diverged in epoch 1 .*; lower --alpha"):
+        planted_run(spark, tmp_path, partitions=4, hogwild=True, alpha=1000.0, min_alpha=0.0)
+    assert _copy_dirs(spark) == before

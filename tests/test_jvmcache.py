@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark import SparkContext
 
-from tests.helpers import ENV, SMALL, max_diff, w2v
+from tests.helpers import ENV, SMALL, assert_same_vectors, w2v
 from w2v_spark import jvmcache
 
 
@@ -84,7 +84,7 @@ def test_the_first_run_publishes_a_checked_archive_and_runs_with_it_match_runs_w
         assert "cds" not in r.stdout.lower(), r.stdout[-2000:]  # the JVM's archive warnings stay quiet
         (archive,) = cache.iterdir()  # published, and nothing left half-written
         assert archive.suffix == ".jsa"
-    assert max_diff(tmp_path / "dumps", tmp_path / "maps") <= 1e-6  # class sharing never changes a result
+    assert_same_vectors(tmp_path / "dumps", tmp_path / "maps")  # class sharing never changes a result
     # The check that guards publishing: a whole archive maps, a truncated one (which crashes a
     # JVM that uses it) does not.
     jvm = spark.sparkContext._jvm  # started by PySpark as the CLI's is, so with the same classpath

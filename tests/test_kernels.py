@@ -358,3 +358,90 @@ def test_shuffles_give_the_order_of_swapping_whole_rows_in_place():
     pairs = rows.copy()
     kernels.shuffle_pairs(pairs[0], pairs[1], pairs[2:], n, kernels.derive_seed(11))
     assert np.array_equal(pairs, expected)
+
+
+def reference_window_step(emb, theta, targets, contexts, negatives, lr_start, lr_step, perturb=""):
+    """:func:`kernels.sgd_window_step` written out in plain numpy, in the kernel's order: per row,
+    copy the contexts' E rows and the k+1 Theta rows (target, then negatives), score every
+    (context, output) pair, read the sigmoid from word2vec.c's table, and add the gradients to
+    E context by context, then to Theta row by row, from the copies (float32, as the kernel).
+
+    Returns (E, Theta, summed loss, pairs, the smallest distance of a score from a table step):
+    a score closer than the kernel's rounding to a step could take the neighbouring value.
+    ``perturb`` breaks one part on purpose ("skip_context", "exact_sigmoid", "no_decay"), to show
+    that the comparison notices."""
+    emb, theta = emb.copy(), theta.copy()
+    k1 = negatives.shape[0] + 1
+    labels = np.r_[1.0, np.zeros(k1 - 1)]
+    scale = kernels._SIGMOID_SIZE / kernels.MAX_EXP / 2
+    loss, pairs, margin = 0.0, 0, np.inf
+    for r in range(targets.shape[0]):
+        lr = lr_start + (0 if perturb == "no_decay" else r) * lr_step
+        rows = np.r_[targets[r], negatives[:, r]]
+        ctx = contexts[:, r][: int((contexts[:, r] >= 0).sum())]  # packed first, then -1
+        if perturb == "skip_context":
+            ctx = ctx[:-1]
+        ins, outs = emb[ctx].copy(), theta[rows].copy()
+        x = ins.astype(np.float64) @ outs.astype(np.float64).T  # (B, k+1) scores
+        steps = (x + kernels.MAX_EXP) * scale
+        margin = min(margin, float(np.abs(steps - np.clip(np.round(steps), 0, kernels._SIGMOID_SIZE)).min()) / scale)
+        sig = kernels.SIGMOID_TABLE[np.clip(steps, 0, kernels._SIGMOID_SIZE - 1).astype(np.int64)].astype(np.float64)
+        sig = np.where(x >= kernels.MAX_EXP, 1.0, np.where(x <= -kernels.MAX_EXP, 0.0, sig))
+        if perturb == "exact_sigmoid":
+            sig = _sigmoid(x)
+        grads = ((labels - sig) * lr).astype(np.float32)
+        loss += float(np.logaddexp(0, np.where(labels == 1.0, -x, x)).sum())  # softplus(-x) for 1, (x) for 0
+        for b, c in enumerate(ctx):
+            for m in range(k1):
+                emb[c] += grads[b, m] * outs[m]
+        for m, w in enumerate(rows):
+            for b in range(len(ctx)):
+                theta[w] += grads[b, m] * ins[b]
+        pairs += len(ctx)
+    return emb, theta, loss, pairs, margin
+
+
+def _random_windows(seed, V=40, d=16, n=40, window=3, k=5):
+    """Rows as generate_windows makes them (2 to 2*window contexts, packed, then -1), from a small
+    vocabulary, so rows share words and repeat some within a row (a context twice, a negative twice)."""
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, V, n).astype(np.int32)
+    contexts = np.full((2 * window, n), -1, np.int32)
+    for r, b in enumerate(rng.integers(2, 2 * window + 1, n)):
+        contexts[:b, r] = rng.integers(0, V, b)
+    contexts[:2, 0] = 7  # the same context twice in a row: E[7] gets both updates
+    negatives = rng.integers(0, V, (k, n)).astype(np.int32)
+    negatives[:2, 1] = 11  # the same negative twice: Theta[11] gets both updates
+    emb = rng.normal(0, 0.3, (V, d)).astype(np.float32)
+    theta = rng.normal(0, 0.3, (V, d)).astype(np.float32)
+    return emb, theta, targets, contexts, negatives
+
+
+def test_the_window_step_is_the_plain_numpy_update_on_windows_of_several_contexts():
+    """The default kernel against :func:`reference_window_step` on rows of 2 to 6 contexts and 5
+    shared negatives, with a decaying learning rate, to float32 rounding (rtol 1e-5); and the
+    comparison fails when the reference skips a context, uses the exact sigmoid or keeps the
+    rate constant."""
+    lr_start, lr_step = 0.05, -5e-4
+    for seed in range(100):  # the first draw whose scores all keep clear of the table's steps
+        emb, theta, targets, contexts, negatives = _random_windows(seed)
+        ref_emb, ref_theta, ref_loss, ref_pairs, margin = reference_window_step(
+            emb, theta, targets, contexts, negatives, lr_start, lr_step
+        )
+        if margin > 1e-5:  # float32 rounding moves a score by about 1e-6 at most here
+            break
+    else:
+        pytest.fail("no draw kept every score clear of the sigmoid table's steps")
+    e, t = emb.copy(), theta.copy()
+    loss, pairs = kernels.sgd_window_step(e, t, targets, contexts, negatives, lr_start, lr_step, loss_every=1)
+    assert pairs == ref_pairs == int((contexts >= 0).sum()) and (contexts >= 0).sum(axis=0).min() >= 2
+    assert np.abs(e - emb).max() > 0.01 and np.abs(t - theta).max() > 0.01  # the updates are far above the tolerance
+    np.testing.assert_allclose(e, ref_emb, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(t, ref_theta, rtol=1e-5, atol=1e-7)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    for perturb in ("skip_context", "exact_sigmoid", "no_decay"):
+        wrong_emb, wrong_theta, *_ = reference_window_step(
+            emb, theta, targets, contexts, negatives, lr_start, lr_step, perturb
+        )
+        assert not np.allclose(e, wrong_emb, rtol=1e-5, atol=1e-7), perturb
+        assert not np.allclose(t, wrong_theta, rtol=1e-5, atol=1e-7), perturb

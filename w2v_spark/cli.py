@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from typing import Any, NoReturn
+from urllib.parse import urlparse
 
 from w2v_spark import __version__
 from w2v_spark.config import FIELDS, OPTIONAL_TYPES, TrainConfig, flag, load_toml, resolve
@@ -339,13 +340,16 @@ def main(argv: list[str] | None = None) -> int:
         # Spark's errors (unreadable input, a task that kept failing) and the OS's (permission
         # denied, disk full) are reported in one line; the full trace goes to the debug log.
         log.debug("full trace", exc_info=True)
-        print(f"w2v-spark: error: {describe_failure(e)} (--log-level DEBUG shows the full trace)", file=sys.stderr)
+        line = describe_failure(e, read_paths(ns))
+        print(f"w2v-spark: error: {line} (--log-level DEBUG shows the full trace)", file=sys.stderr)
         return 1
     parser.error(f"unknown command {ns.command!r}")
     return 2
 
 
-_ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.+)$")
+# "Caused by:" lines too: a Java trace's innermost cause (an unreadable file's "Permission denied"
+# under Spark's FAILED_READ_FILE) is the error to report.
+_ERROR_LINE = re.compile(r"^(?:Caused by: )?(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): (.+)$")
 
 
 _FIXES = {
@@ -355,8 +359,37 @@ _FIXES = {
 }
 
 
-def describe_failure(e: BaseException) -> str:
-    """One line for an unexpected failure: for a failed Spark job, the innermost error a task raised."""
+def read_paths(ns: argparse.Namespace) -> list[tuple[str, str]]:
+    """The paths a command reads, with their flags, as given (for train: the flags', else the config file's)."""
+    if ns.command == "train":
+        inputs = getattr(ns, "input", None)
+        if inputs is None and getattr(ns, "config", None):
+            try:
+                inputs = load_toml(ns.config).get("input")
+            except W2VError:
+                inputs = None
+        return [("--input", p) for p in inputs or ()]
+    flags = {"--vectors": "vectors", "--analogies": "analogies", "--pairs": "pairs", "--run": "run"}
+    return [(option, getattr(ns, name)) for option, name in flags.items() if getattr(ns, name, None)]
+
+
+def _denied_input(message: str, inputs: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The (flag, path) of ``inputs`` whose file, or a file under it, ``message`` names, if any."""
+    for option, path in inputs:
+        local = path.removeprefix("file://")
+        where = urlparse(local).path if "://" in local else os.path.abspath(os.path.expanduser(local))
+        fixed = re.split(r"[*?\[]", where)[0]  # a pattern: the directory its matches are in
+        prefix = (os.path.dirname(fixed) if fixed != where else where).rstrip("/")
+        if len(prefix) > 1 and re.search(re.escape(prefix) + r"(?=$|[/\s'\"():,])", message):
+            return option, path
+    return None
+
+
+def describe_failure(e: BaseException, inputs: list[tuple[str, str]] | None = None) -> str:
+    """One line for an unexpected failure: for a failed Spark job, the innermost error a task raised.
+
+    ``inputs`` are the (flag, path) pairs the command reads: a permission error on one of them
+    names it, rather than the output."""
     from pyspark.errors import AnalysisException
 
     text = str(e).strip()
@@ -374,6 +407,9 @@ def describe_failure(e: BaseException) -> str:
         message = f"{where}{m.group(1)}: {m.group(2)}"
     else:
         message = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
+    denied = _denied_input(message, inputs or []) if "Permission denied" in message else None
+    if denied:
+        return f"{message}; check that {denied[0]} {denied[1]} can be read by the user running the job"
     for symptom, fix in _FIXES.items():
         if symptom in message:
             return f"{message}; {fix}"

@@ -123,7 +123,7 @@ class Exchange(ABC):
         return None
 
     def finish(self, spark: SparkSession, run: str, shards: int) -> None:  # noqa: B027 - optional hook
-        """After the last round: remove whatever the strategy left on executors."""
+        """When training ends, finished or failed: remove whatever the strategy left on executors."""
 
 
 class Averaged(Exchange):

@@ -59,9 +59,35 @@ def write_vectors_part(path: str, words: pa.StringArray, vectors: np.ndarray) ->
 CHUNK_VALUES = 100_000
 
 
+# What word2vec files separate a line's fields and lines with: gensim splits on " " and "\n",
+# word2vec.c on ASCII whitespace. A word holding one reads back as several, shifting what follows.
+SEPARATORS = r"[ \t\n\r\x0b\f]"
+
+
+def word_with_whitespace(words: pa.Array) -> str | None:
+    """The first of ``words`` that the word2vec formats cannot hold (one with whitespace), or None."""
+    hits = pc.match_substring_regex(words, SEPARATORS)
+    found = pc.index(hits, True).as_py()
+    return None if found < 0 else str(words[found].as_py())
+
+
+def check_words(words: pa.Array, fix: str) -> None:
+    """Refuse, naming one, words a word2vec text or binary file would misalign; ``fix`` says what to do."""
+    word = word_with_whitespace(words)
+    if word is not None:
+        raise DataError(
+            f"the word {word!r} holds whitespace, which separates the fields of word2vec text and binary files "
+            f"(every word after it would read back shifted); {fix}"
+        )
+
+
+WRITER_FIX = "keep such words in Parquet (a run's vectors/, Word2VecModel.getVectors()) or tokenize without whitespace"
+
+
 def _chunks(blocks: Blocks, dim: int) -> Iterator[tuple[pa.StringArray, np.ndarray]]:
     rows = max(1, CHUNK_VALUES // max(1, dim))
     for names, v in blocks:
+        check_words(names, WRITER_FIX)
         for start in range(0, len(v), rows):
             yield names[start : start + rows], np.ascontiguousarray(v[start : start + rows])
 
@@ -112,7 +138,8 @@ def write_projector(directory: str, words: pa.StringArray, vectors: np.ndarray) 
     with storage.atomic_output(storage.join(directory, "vectors.tsv")) as fh:
         for start in range(0, v.shape[0], 10_000):
             fh.write("".join(row_format % tuple(r) for r in v[start : start + 10_000].tolist()).encode())
-    # A word with a tab or newline would shift the projector's rows; the tokenizer never makes one.
+    # A word with a tab or newline would shift the projector's rows (a custom token pattern or fit()'s
+    # own tokens can make one): it is written with spaces there, as the labels are only shown.
     names = (w.replace("\t", " ").replace("\n", " ") for w in words.to_pylist())
     storage.write_text(storage.join(directory, "metadata.tsv"), "".join(n + "\n" for n in names))
 

@@ -89,6 +89,13 @@ def _check_inputs(cfg: TrainConfig) -> None:
                 raise ConfigError(f"input pattern {path!r} matches no file; check --input")
         elif not storage.exists(local):
             raise ConfigError(f"input path {path!r} does not exist; check --input")
+    local_inputs = [p.removeprefix("file://") for p in cfg.input if "://" not in p or p.startswith("file://")]
+    denied = _unreadable(local_inputs)
+    if denied:
+        raise ConfigError(
+            f"cannot read the input {denied!r} (permission denied for this user); make it readable or leave it "
+            "out of --input"
+        )
     found = checkpoints.input_identity(cfg.input)  # None when an input is remote: Spark will tell
     if found is not None and found["bytes"] == 0:
         raise DataError(f"the input is empty ({', '.join(cfg.input)}); check --input")
@@ -155,6 +162,36 @@ def _check_staging(cfg: TrainConfig, found: outputs.Found, staging: str, verify_
     if cfg.overwrite:
         return Start("fresh", why=problem)
     raise ConfigError(f"{problem}; rerun with the same settings and input, or pass --overwrite to start over")
+
+
+def _unreadable(paths: list[str]) -> str | None:
+    """The first file or directory Spark would read from ``paths`` that this user cannot read,
+    else None: Spark's own error would come only after it starts."""
+    for pattern in paths:
+        for path in glob.glob(pattern) if glob.has_magic(pattern) else [pattern]:
+            if os.path.isdir(path):
+                found = _unreadable_under(path)
+                if found:
+                    return found
+            elif os.path.isfile(path) and not os.access(path, os.R_OK):
+                return path
+    return None
+
+
+def _unreadable_under(directory: str) -> str | None:
+    """``directory`` or the first directory or file under it this user cannot read (hidden and
+    _-prefixed names skipped, as Spark does), else None."""
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return directory
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+        for d in dirs:
+            if not os.access(os.path.join(root, d), os.R_OK | os.X_OK):
+                return os.path.join(root, d)
+        for f in files:
+            if not f.startswith((".", "_")) and not os.access(os.path.join(root, f), os.R_OK):
+                return os.path.join(root, f)
+    return None
 
 
 def _check_writable_beside(output: str) -> None:
@@ -229,13 +266,13 @@ def run(
     """
     with outputs.lease(cfg.output) as held:
         start = _check_output(cfg)
-        job = _start_job(cfg, spark, started, start, held)
+        job = _start_job(cfg, spark, started, start, held, word2vec_files)
         try:
             if start.action == "publish":
                 return _publish_sealed(job)
             corpus = _prepare_corpus(job, tokens)
             model_dir, epochs = _train(job, corpus)
-            return _finish(job, corpus, model_dir, epochs, word2vec_files).to_dict()
+            return _finish(job, corpus, model_dir, epochs).to_dict()
         except BaseException:
             _after_failure(job.staging)
             raise
@@ -267,6 +304,7 @@ class Job:
     resume_from: checkpoints.Checkpoint | None
     lease: outputs.Lease
     started: float  # time.perf_counter() at process start (or at run() for the Python API)
+    word2vec_files: bool  # write vectors.txt and vectors.bin (the CLI), or only vectors/ (fit)
     inputs: dict[str, Any] | None = None  # what identifies the input files (checkpoints.input_identity)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for metrics.json
     peaks: Peaks = field(default_factory=Peaks)
@@ -282,7 +320,9 @@ class Corpus:
     sentences: int
 
 
-def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None, start: Start, held: outputs.Lease) -> Job:
+def _start_job(  # noqa: PLR0913 - the run's arguments, as run() received them
+    cfg: TrainConfig, spark: SparkSession, started: float | None, start: Start, held: outputs.Lease, word2vec_files: bool
+) -> Job:
     """Resolve the shards, then either continue the staging directory's checkpoint (--resume),
     or start a fresh staging directory (what was there was checked to be this tool's)."""
     t_start = time.perf_counter() if started is None else started
@@ -295,7 +335,9 @@ def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None, sta
         if not cfg.overwrite:
             raise ConfigError(f"{problem}; rerun with the same settings and input, or pass --overwrite to start over")
         start = Start("fresh", why=problem)
-    job = Job(spark, cfg, master, uuid.uuid4().hex, staging, layout(staging), start.checkpoint, held, t_start)
+    job = Job(
+        spark, cfg, master, uuid.uuid4().hex, staging, layout(staging), start.checkpoint, held, t_start, word2vec_files
+    )
     if start.action == "fresh":
         if start.why:
             log.warning("starting over in %s: %s", staging, start.why)
@@ -305,17 +347,17 @@ def _start_job(cfg: TrainConfig, spark: SparkSession, started: float | None, sta
     return job
 
 
-def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord], word2vec_files: bool) -> RunMetrics:
+def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord]) -> RunMetrics:
     """Stage 5 and the publish: vectors and metrics.json, sealed by _SUCCESS (the manifest);
     then the working files go, and the sealed directory is published."""
     cfg, shape = job.cfg, ModelShape(corpus.vocab.size, job.cfg.vector_size)
     t = time.perf_counter()
-    export_vectors(job.spark, job.paths, corpus.vocab, model_dir, shape, word2vec_files)
+    export_vectors(job.spark, job.paths, corpus.vocab, model_dir, shape, job.word2vec_files)
     job.stages["export"] = time.perf_counter() - t
     metrics = _metrics(job, corpus, shape, epochs)
     metrics.total_seconds = time.perf_counter() - job.started
     export.write_metrics(job.paths.metrics, metrics.to_dict())
-    outputs.seal(job.staging, job.run, _published_paths(job.paths, cfg.keep_tuples, word2vec_files))
+    outputs.seal(job.staging, job.run, _published_paths(job.paths, cfg.keep_tuples, job.word2vec_files))
     _remove_working_files(job.staging, job.paths)
     job.lease.check()
     outputs.publish(job.staging, cfg.output)
@@ -407,6 +449,8 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
     if vocab.size == 0:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
+    if job.word2vec_files:  # refused now rather than after training, when the files are written
+        export.check_words(vocab.words, "change --token-pattern so that it matches no whitespace")
     _check_resumable(job, vocab)
     _check_memory(spark, vocab.size, cfg, job.master)
     storage.write_table(vocab.to_arrow(), job.paths.vocab)
@@ -519,8 +563,17 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     finally:
         if setup.meet_root:
             shutil.rmtree(setup.meet_root, ignore_errors=True)
-    exchange.finish(job.spark, setup.run_id, cfg.shards)
+        _finish_exchange(job, exchange, setup.run_id)
     return model_dir
+
+
+def _finish_exchange(job: Job, exchange: Exchange, run_id: str) -> None:
+    """Remove what the exchange left on executors (hogwild's copies), after success or failure:
+    a long-lived session (``fit`` in a notebook, a Connect server) keeps its local directories."""
+    try:
+        exchange.finish(job.spark, run_id, job.cfg.shards)
+    except Exception as e:  # never hide the run's own error behind a cleanup problem
+        log.warning("could not remove the run's files on the executors: %s", e)
 
 
 def _save_checkpoint(
