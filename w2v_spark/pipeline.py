@@ -320,8 +320,13 @@ class Corpus:
     sentences: int
 
 
-def _start_job(  # noqa: PLR0913 - the run's arguments, as run() received them
-    cfg: TrainConfig, spark: SparkSession, started: float | None, start: Start, held: outputs.Lease, word2vec_files: bool
+def _start_job(
+    cfg: TrainConfig,
+    spark: SparkSession,
+    started: float | None,
+    start: Start,
+    held: outputs.Lease,
+    word2vec_files: bool,
 ) -> Job:
     """Resolve the shards, then either continue the staging directory's checkpoint (--resume),
     or start a fresh staging directory (what was there was checked to be this tool's)."""
