@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SMALL, kill_when, one_line_error, start_run, vectors_md5, w2v
+from tests.helpers import SMALL, assert_same_vectors, kill_when, one_line_error, start_run, w2v
 
 
 def _neighbours(base: Path) -> dict[str, bytes]:
@@ -53,7 +53,7 @@ def test_kill_9_at_each_stage_then_resume_gives_the_same_vectors(small_corpus, r
         assert "already holds a finished run" in r.stderr
     else:
         assert r.returncode == 0, r.stderr[-3000:]
-    assert vectors_md5(out) == vectors_md5(reference), stage
+    assert_same_vectors(out, reference)
     assert _snapshot(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run", "run-other"]
 
@@ -73,7 +73,7 @@ def test_damaged_newest_checkpoints_fall_back_to_an_older_one(small_corpus, refe
     r = _resume(small_corpus, out, "--resume", "--keep-checkpoints", "3")
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count("is damaged and skipped") == 2 and "resuming after epoch 1" in r.stderr
-    assert vectors_md5(out) == vectors_md5(reference)
+    assert_same_vectors(out, reference)
 
 
 def _caesar(text: bytes) -> bytes:
@@ -106,7 +106,7 @@ def test_resume_on_changed_input_is_refused_or_with_overwrite_starts_over(small_
     )
     fresh = tmp_path / "fresh"
     assert _resume(corpus, fresh).returncode == 0
-    assert vectors_md5(out) == vectors_md5(fresh)
+    assert_same_vectors(out, fresh)
 
 
 def test_resume_on_other_input_files_is_refused_before_spark_starts(small_corpus, tmp_path):
@@ -136,14 +136,15 @@ def test_a_failed_publish_keeps_the_finished_run_for_resume(small_corpus, refere
         r = _resume(small_corpus, out, "--overwrite")
         one_line_error(r, 1, "Device or resource busy")
         assert "holds the finished run: rerun with --resume to publish it" in r.stderr
-        assert vectors_md5(out) == vectors_md5(other_seed)  # the old run is whole
+        assert_same_vectors(out, other_seed)  # the old run is whole
         assert (Path(str(out) + ".inprogress") / "_SUCCESS").exists()
     finally:
         subprocess.run(["umount", str(out)], check=False)
     r = _resume(small_corpus, out, "--resume", "--overwrite")
     assert r.returncode == 0 and "publishing the finished run" in r.stderr, r.stderr[-3000:]
     assert "EPOCH" not in r.stderr  # nothing trained again
-    assert vectors_md5(out) == vectors_md5(reference) and not Path(str(out) + ".inprogress").exists()
+    assert_same_vectors(out, reference)
+    assert not Path(str(out) + ".inprogress").exists()
 
 
 def _fill(disk: Path) -> Path:
@@ -181,6 +182,6 @@ def test_a_full_disk_at_export_is_refused_in_one_line_and_resumes(small_corpus, 
         filler.unlink()
         r = _resume(small_corpus, out, "--resume")
         assert r.returncode == 0 and "resuming after epoch 4" in r.stderr, r.stderr[-3000:]
-        assert vectors_md5(out) == vectors_md5(reference)
+        assert_same_vectors(out, reference)
     finally:
         subprocess.run(["umount", str(disk)], check=False)
