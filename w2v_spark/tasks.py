@@ -90,6 +90,23 @@ def task_slots(spark: SparkSession) -> int:
     return int(last[0]["p"]) + 1 if last else 1
 
 
+def concurrent_tasks(spark: SparkSession) -> int | None:
+    """The tasks this session can run at once as Spark counts them when it admits a barrier
+    stage (its executors' cores over ``spark.task.cpus``), or None where that cannot be read
+    (Spark Connect has no driver-side handle on the scheduler).
+
+    ``task_slots`` reads the default parallelism, which ``spark.default.parallelism`` overrides
+    and which ignores ``spark.task.cpus``: a barrier stage sized by it may never be admitted.
+    """
+    if is_connect(spark):
+        return None
+    try:
+        context = spark.sparkContext._jsc.sc()
+        return int(context.maxNumConcurrentTasks(context.resourceProfileManager().defaultResourceProfile()))
+    except Exception:  # Spark's own JVM method, not a public API: a version without it
+        return None
+
+
 def spark_setting(spark: SparkSession, key: str) -> str | None:
     """A Spark setting as the session sees it, or None when unset or not readable (Connect)."""
     try:

@@ -1,0 +1,141 @@
+"""Runs inside limits: a CPU affinity or cgroup quota, a cgroup memory limit, a small /dev/shm.
+
+The job must size itself by what this process may use, not by what the host has, and refuse in
+one line what does not fit. The cgroup parsers are tested on directory trees written here; the
+CPU, memory and shared-memory limits for real, in subprocesses, where the machine allows it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ENV, SMALL, max_diff, w2v
+from w2v_spark import limits, tasks
+
+TWO_CPUS = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+def _one_cpu() -> None:
+    """In a child before exec: run on one of this process's CPUs only, as ``taskset -c`` does."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs to pin a process to one")
+def test_local_star_counts_the_cpus_this_process_may_use_not_the_machines():
+    code = (
+        "from w2v_spark.pipeline import local_slots; from w2v_spark.session import effective_master; "
+        "print(local_slots('local[*]'), local_slots('local'), local_slots('local[3]'), effective_master('', ''), "
+        "effective_master('local[*,4]', ''))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, preexec_fn=_one_cpu, check=True
+    )
+    # bare "local" is one thread in Spark, whatever the CPUs
+    assert r.stdout.split() == ["1", "1", "3", "local[1]", "local[1,4]"]
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+
+def _mountinfo(tmp_path: Path, *mounts: tuple[str, str, str]) -> str:
+    """mountinfo lines for (root in the hierarchy, mount point under tmp_path, type and options)."""
+    lines = []
+    for i, (root, point, kind) in enumerate(mounts):
+        fstype, options = kind.split(" ")
+        lines.append(f"{30 + i} 23 0:{40 + i} {root} {tmp_path / point} rw,nosuid - {fstype} cgroup {options}")
+    return "\n".join(["22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw", *lines]) + "\n"
+
+
+def test_cgroup_v2_memory_and_cpu_limits_are_read_up_the_hierarchy(tmp_path):
+    """A pod's limit sits on its parent cgroup and the container's on its own: the least applies,
+    and reclaimable file cache counts as free, as the kernel and Kubernetes count it."""
+    _tree(
+        tmp_path,
+        {
+            "cg/kubepods/pod1/memory.max": "1073741824\n",  # 1 GiB for the pod
+            "cg/kubepods/pod1/memory.current": "536870912\n",
+            "cg/kubepods/pod1/memory.stat": "anon 1\ninactive_file 134217728\n",
+            "cg/kubepods/pod1/cpu.max": "150000 100000\n",  # 1.5 CPUs
+            "cg/kubepods/pod1/box/memory.max": "max\n",
+            "cg/kubepods/pod1/box/memory.current": "268435456\n",
+            "cg/kubepods/pod1/box/memory.stat": "inactive_file 0\n",
+            "cg/kubepods/pod1/box/cpu.max": "max 100000\n",
+        },
+    )
+    groups = limits.cgroups("0::/kubepods/pod1/box\n", _mountinfo(tmp_path, ("/", "cg", "cgroup2 rw")))
+    assert groups[limits.UNIFIED].path == str(tmp_path / "cg/kubepods/pod1/box")
+    assert limits.memory_room(groups) == (1 << 30) - ((512 << 20) - (128 << 20))
+    assert limits.cpu_quota(groups) == 1.5
+    # in a cgroup namespace the process sees its own cgroup as the root of the mount
+    inside = limits.cgroups("0::/\n", _mountinfo(tmp_path, ("/kubepods/pod1", "cg/kubepods/pod1", "cgroup2 rw")))
+    assert limits.memory_room(inside) == (1 << 30) - (384 << 20)
+    assert limits.memory_room({}) is None and limits.cpu_quota({}) is None
+
+
+def test_cgroup_v1_memory_and_cpu_limits_are_read_from_their_controllers(tmp_path):
+    _tree(
+        tmp_path,
+        {
+            "memory/docker/abc/memory.limit_in_bytes": f"{2 << 30}\n",
+            "memory/docker/abc/memory.usage_in_bytes": f"{1 << 30}\n",
+            "memory/docker/abc/memory.stat": "cache 5\ninactive_file 7\ntotal_inactive_file 268435456\n",
+            "memory/docker/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
+            "memory/docker/memory.usage_in_bytes": "1\n",
+            "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "-1\n",
+            "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+            "cpu,cpuacct/docker/cpu.cfs_quota_us": "50000\n",  # half a CPU for every container
+            "cpu,cpuacct/docker/cpu.cfs_period_us": "100000\n",
+        },
+    )
+    mountinfo = _mountinfo(tmp_path, ("/", "memory", "cgroup rw,memory"), ("/", "cpu,cpuacct", "cgroup rw,cpu,cpuacct"))
+    groups = limits.cgroups("5:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n1:name=systemd:/x\n", mountinfo)
+    assert set(groups) == {"memory", "cpu", "cpuacct"}
+    assert limits.memory_room(groups) == (2 << 30) - ((1 << 30) - (256 << 20))
+    assert limits.cpu_quota(groups) == 0.5
+
+
+def test_spark_reports_the_tasks_it_runs_at_once(spark):
+    assert tasks.concurrent_tasks(spark) == 2  # the test session is local[2]
+
+
+def _read_metrics(out: Path) -> dict[str, Any]:
+    metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text())
+    return metrics
+
+
+@pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs to pin a run to one")
+def test_a_run_pinned_to_one_cpu_trains_on_one_and_finishes(small_corpus, tmp_path):
+    """``taskset -c 0 w2v-spark train``: sized by the machine's two CPUs, the job asked for a
+    barrier stage of two tasks from a JVM running one, and waited ten minutes for it."""
+    out = tmp_path / "run"
+    exe = [str(Path(sys.executable).parent / "w2v-spark"), "train", "--input", str(small_corpus), "--output", str(out)]
+    args = ["--vector-size", "32", "--epochs", "1", "--min-count", "3"]
+    r = subprocess.run(
+        exe + args, capture_output=True, text=True, env=ENV, preexec_fn=_one_cpu, timeout=420, check=False
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = _read_metrics(out)
+    assert metrics["spark"]["master"] == "local[1]" and metrics["config"]["partitions"] == 1
+
+
+def test_a_round_with_meetings_fits_the_tasks_spark_runs_at_once(small_corpus, reference, tmp_path):
+    """local[2] with spark.task.cpus=2 runs one task at a time: a barrier stage of two tasks
+    would never be admitted. The round runs as one task training both shards: the same vectors."""
+    out = tmp_path / "run"
+    r = w2v(
+        "train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL,
+        "--conf", "spark.task.cpus=2", timeout=420,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "in 1 task(s)" in r.stderr
+    assert max_diff(reference, out) == 0.0
