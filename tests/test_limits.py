@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +143,64 @@ def test_a_round_with_meetings_fits_the_tasks_spark_runs_at_once(small_corpus, r
     assert r.returncode == 0, r.stderr[-3000:]
     assert "in 1 task(s)" in r.stderr
     assert max_diff(reference, out) == 0.0
+
+
+@contextmanager
+def _child_cgroup(controller: str, settings: dict[str, str]) -> Iterator[Path]:
+    """A cgroup of this test's own, below this process's cgroup of ``controller``, with
+    ``settings`` written; its processes are ended and it is removed afterwards. Skips where the
+    controller is not mounted or this user may not create cgroups."""
+    groups = limits.own_cgroups()
+    if controller not in groups:
+        pytest.skip(f"no cgroup {controller or 'v2'} hierarchy mounted here")
+    path = Path(groups[controller].path) / f"w2v-spark-test-{os.getpid()}"
+    try:
+        path.mkdir()
+    except OSError as e:
+        pytest.skip(f"cannot create a cgroup in {path.parent}: {e.strerror}")
+    try:
+        for name, value in settings.items():
+            try:
+                (path / name).write_text(value)
+            except OSError as e:
+                pytest.skip(f"cannot set {name} in {path}: {e.strerror}")
+        yield path
+    finally:
+        for _ in range(50):  # the run's processes (this test's) must be gone before the cgroup can go
+            procs = (path / "cgroup.procs").read_text().split()
+            for pid in procs:
+                with suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            with suppress(OSError):
+                path.rmdir()
+                break
+            time.sleep(0.2)
+
+
+def _join(cgroup: Path) -> Callable[[], None]:
+    """For a child before exec: move into ``cgroup`` (so everything it starts is in it too)."""
+
+    def join() -> None:
+        (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+    return join
+
+
+def test_a_model_beyond_the_containers_memory_limit_is_refused_in_one_line(small_corpus, tmp_path):
+    """In a cgroup with a 2 GiB limit on a machine with much more available, two copies of a
+    1.2 GB model are refused as soon as the vocabulary is known, as they would be on a machine
+    that small, instead of the kernel killing the run mid-training."""
+    v2 = limits.UNIFIED in limits.own_cgroups() and "memory" not in limits.own_cgroups()
+    controller, setting = (limits.UNIFIED, "memory.max") if v2 else ("memory", "memory.limit_in_bytes")
+    out = tmp_path / "run"
+    with _child_cgroup(controller, {setting: str(2 << 30)}) as cgroup:
+        args = ["--master", "local[2]", "--partitions", "2", "--min-count", "3", "--vector-size", "50000"]
+        exe = str(Path(sys.executable).parent / "w2v-spark")
+        r = subprocess.run(
+            [exe, "train", "--input", str(small_corpus), "--output", str(out), *args],
+            capture_output=True, text=True, env=ENV, preexec_fn=_join(cgroup), timeout=600, check=False,
+        )  # fmt: skip
+    errors = [line for line in r.stderr.splitlines() if line.startswith("w2v-spark: error")]
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert len(errors) == 1 and "is available" in errors[0] and "--vector-size" in errors[0], r.stderr[-3000:]
+    assert not out.exists() and not (tmp_path / "run.inprogress").exists()
