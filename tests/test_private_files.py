@@ -8,13 +8,15 @@ import shutil
 import stat
 import subprocess
 import sys
+import uuid
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 from pyspark import SparkContext
 
 from tests.helpers import ENV, REPO
-from w2v_spark import jvmcache, kernels
+from w2v_spark import jvmcache, kernels, meetings
 from w2v_spark.private import private_dir
 
 ROOT = os.getuid() == 0
@@ -133,3 +135,94 @@ def test_an_unfinished_archive_named_with_a_number_no_process_has_is_removed(no_
     odd = f"{first.dumping.rsplit('.', 2)[0]}.99999999999999999999.tmp"  # os.kill raised OverflowError
     open(odd, "wb").close()
     assert jvmcache.plan("local[2]", "", {}) is not None and not os.path.exists(odd)
+
+
+SHM = Path("/dev/shm")
+needs_shm = pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm")
+
+
+@needs_shm
+def test_the_meeting_directory_is_private_and_locked_while_the_run_holds_it():
+    run = uuid.uuid4().hex
+    root = meetings.shared_memory_root(run, 1 << 10)
+    try:
+        assert root == f"/dev/shm/w2v-spark-{run}"
+        assert _mode(Path(root)) == 0o700 and _mode(Path(root + ".lock")) == 0o600
+        meetings.remove_abandoned()  # its own run's, alive: kept
+        assert os.path.isdir(root)
+    finally:
+        meetings.release(root)
+    assert not os.path.exists(root) and not os.path.exists(root + ".lock")
+
+
+@needs_shm
+def test_a_name_in_dev_shm_with_a_huge_pid_breaks_no_run():
+    """Any local user could make every run with meetings fail: os.kill on a PID too large for
+    a C int raised OverflowError."""
+    odd = SHM / f"w2v-spark-99999999999-{uuid.uuid4().hex}"
+    odd.mkdir()
+    try:
+        root = meetings.shared_memory_root(uuid.uuid4().hex, 1 << 10)
+        meetings.release(root)
+        assert root and odd.is_dir()  # not a lock file's name: not this cleanup's to judge
+    finally:
+        odd.rmdir()
+
+
+HOLDER = """
+import sys
+from w2v_spark import meetings
+print(meetings.shared_memory_root(sys.argv[1], 1 << 10), flush=True)
+sys.stdin.read()
+import os; os._exit(0)  # ends like a killed driver: no release, the directory left behind
+"""
+
+
+def _holder_command(run: str) -> list[str]:
+    """The holder, in a PID namespace of its own where unshare allows, numbered there as a PID
+    that no process has here: a container sharing /dev/shm but not PIDs."""
+    plain = [sys.executable, "-c", HOLDER, run]
+    if not ROOT or subprocess.run(["unshare", "-p", "-f", "true"], capture_output=True, check=False).returncode:
+        return plain
+    free = next(p for p in range(3, 1000) if not os.path.exists(f"/proc/{p}"))
+    before = "; ".join(["/bin/true"] * (free - 2))  # take PIDs 2 .. free-1 there, sh being 1
+    return ["unshare", "-p", "-f", "--kill-child", "sh", "-c", f'{before}; "$0" "$@"', *plain]
+
+
+@needs_shm
+def test_a_live_runs_board_is_kept_whatever_its_pid_namespace_and_an_ended_ones_removed():
+    run = uuid.uuid4().hex
+    holder = subprocess.Popen(_holder_command(run), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
+    assert holder.stdout is not None and holder.stdin is not None
+    root = holder.stdout.readline().strip()
+    try:
+        assert root.startswith("/dev/shm/w2v-spark-") and run in root
+        os.makedirs(os.path.join(root, "epoch=1-sync=0"), exist_ok=True)  # a round's files
+        meetings.remove_abandoned()
+        assert os.path.isdir(root)
+        holder.stdin.close()
+        assert holder.wait(timeout=60) == 0
+        meetings.remove_abandoned()
+        assert not os.path.exists(root) and not os.path.exists(root + ".lock")
+    finally:
+        holder.kill()
+        shutil.rmtree(root, ignore_errors=True)
+        with suppress(FileNotFoundError):
+            os.remove(root + ".lock")
+
+
+@needs_shm
+@pytest.mark.skipif(not ROOT, reason="making files another user's takes root")
+def test_another_users_abandoned_board_is_left_alone():
+    root = SHM / f"w2v-spark-{uuid.uuid4().hex}"
+    lock = Path(f"{root}.lock")
+    root.mkdir(mode=0o700)
+    lock.write_text("")
+    try:
+        for path in (root, lock):
+            os.chown(path, OTHER_UID, OTHER_UID)
+        meetings.remove_abandoned()
+        assert root.is_dir() and lock.exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        lock.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import tempfile
 import time
 import uuid
@@ -30,6 +29,7 @@ from w2v_spark import (
     export,
     kernels,
     limits,
+    meetings,
     memory,
     objectives,
     progress,
@@ -434,7 +434,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
                 model_dir = checkpoints.save(job.staging, epoch, model_dir, state, keep=cfg.keep_checkpoints)
     finally:
         if setup.meet_root:
-            shutil.rmtree(setup.meet_root, ignore_errors=True)
+            meetings.release(setup.meet_root)
     exchange.finish(job.spark, setup.run_id, cfg.shards)
     return model_dir
 
