@@ -204,3 +204,66 @@ def test_a_model_beyond_the_containers_memory_limit_is_refused_in_one_line(small
     assert r.returncode == 1, r.stderr[-3000:]
     assert len(errors) == 1 and "is available" in errors[0] and "--vector-size" in errors[0], r.stderr[-3000:]
     assert not out.exists() and not (tmp_path / "run.inprogress").exists()
+
+
+def _can_mount_tmpfs() -> bool:
+    if not hasattr(os, "getuid") or os.getuid() != 0 or not Path("/dev/shm").is_dir():
+        return False
+    mount = ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"]
+    return subprocess.run(mount, capture_output=True, check=False).returncode == 0
+
+
+small_shm = pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs root and unshare to mount a small /dev/shm")
+
+
+def _in_small_shm(size: str, command: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """``command`` (sh, with ``args`` as $0...) with a /dev/shm of ``size`` of its own (a mount
+    namespace: the machine's /dev/shm is not touched)."""
+    script = f"mount -t tmpfs -o size={size} tmpfs /dev/shm && {command}"
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+        check=False,
+    )
+
+
+BOARD = """
+from w2v_spark import meetings
+hot = meetings.HotSync(rows=1024, per_epoch=16)
+try:
+    board = meetings.SharedBoard("/dev/shm/w2v-spark-t/round", 2, hot, list(range(1, 16)), 5000, 100)
+except meetings.BoardFullError as e:
+    print(e)
+    raise SystemExit(3)
+board.board[:] = 1.0  # every page of the board
+"""
+
+
+@small_shm
+def test_a_board_that_does_not_fit_in_shared_memory_is_refused_as_it_is_made_not_killed_by_sigbus():
+    """The board was a sparse file: a full tmpfs showed only when a task first wrote a page
+    there, as SIGBUS, which kills the Python worker with no word of why."""
+    r = _in_small_shm("1m", 'exec "$0" -c "$1"', sys.executable, BOARD)
+    assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
+    assert r.stdout.startswith("no room in /dev/shm for the hot-row meetings' board (11.4 MiB")
+
+
+@small_shm
+def test_a_run_whose_shared_memory_fills_up_meets_through_files_with_the_same_vectors(
+    small_corpus, reference, tmp_path
+):
+    """/dev/shm has room for the board when the run chooses it, and is filled by something else
+    before the first round starts: the rounds meet through files instead, with the same vectors."""
+    out = tmp_path / "run"
+    fill = (
+        "until ls -d /dev/shm/w2v-spark-*/ >/dev/null 2>&1; do sleep 0.05; done; head -c 5242880 /dev/zero >/dev/shm/x"
+    )
+    exe = str(Path(sys.executable).parent / "w2v-spark")
+    args = ["train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL]
+    r = _in_small_shm("6m", f'({fill}) & exec "$0" "$@"', exe, *args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "meet on a board in shared memory" in r.stderr and "meets through files instead" in r.stderr
+    assert max_diff(reference, out) == 0.0

@@ -22,6 +22,7 @@ opening files (README, "Shards and quality"; docs/averaging-experiments.md, sect
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import mmap
 import os
@@ -319,8 +320,7 @@ class SharedBoard(Meetings):
         os.makedirs(meet_dir, exist_ok=True)
         fd = os.open(os.path.join(meet_dir, "board.bin"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size < size:  # every task sizes it alike; growing is idempotent
-                os.ftruncate(fd, size)
+            reserve(fd, size, meet_dir)
             self._map: mmap.mmap | None = mmap.mmap(fd, size)
         finally:
             os.close(fd)
@@ -364,6 +364,32 @@ class SharedBoard(Meetings):
             with suppress(BufferError):  # a view still held (by an error in flight): it unmaps when it goes
                 self._map.close()
             self._map = None
+
+
+class BoardFullError(RuntimeError):
+    """Shared memory has no room left for a round's board (raised in a task, as it starts)."""
+
+
+def reserve(fd: int, size: int, where: str) -> None:
+    """Give the board file ``fd`` all of its ``size`` bytes now, or raise ``BoardFullError``.
+
+    A board only grown to its size (``ftruncate``) holds no pages: a task gets each as it first
+    writes there, and one that finds a full tmpfs is killed by SIGBUS, mid-round, with no word of
+    why. Every task reserves the whole board alike; reserving pages already there changes nothing.
+    """
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            raise
+        free = ""
+        with suppress(OSError):
+            fs = os.statvfs(where)
+            free = f", {fs.f_bavail * fs.f_frsize / 2**20:.1f} MiB free"
+        raise BoardFullError(
+            f"no room in {SHARED_MEMORY} for the hot-row meetings' board ({size / 2**20:.1f} MiB{free}); "
+            f"free space there (df -h {SHARED_MEMORY})"
+        ) from None
 
 
 def open_meetings(meet_dir: str, shards: int, hot: HotSync, points: list[int], vocab_size: int, width: int) -> Meetings:
