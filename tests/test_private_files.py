@@ -8,6 +8,9 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 import uuid
 from contextlib import suppress
 from pathlib import Path
@@ -16,7 +19,7 @@ import pytest
 from pyspark import SparkContext
 
 from tests.helpers import ENV, REPO
-from w2v_spark import jvmcache, kernels, meetings
+from w2v_spark import Word2Vec, jvmcache, kernels, meetings
 from w2v_spark.private import private_dir
 
 ROOT = os.getuid() == 0
@@ -226,3 +229,37 @@ def test_another_users_abandoned_board_is_left_alone():
     finally:
         shutil.rmtree(root, ignore_errors=True)
         lock.unlink(missing_ok=True)
+
+
+def _watch(directory: Path, seen: dict[str, int], stop: threading.Event) -> None:
+    """Record the mode of every entry that appears in ``directory`` until ``stop``."""
+    while not stop.is_set():
+        with suppress(OSError):
+            for entry in directory.iterdir():
+                with suppress(OSError):
+                    seen.setdefault(entry.name, _mode(entry))
+        time.sleep(0.01)
+
+
+def test_fit_stages_the_vocabulary_and_corpus_where_only_this_user_may_look(spark, monkeypatch, tmp_path):
+    """fit() without tempDir stages in the system's temporary directory, every local user's:
+    what it makes there is 0700, and gone when fit returns."""
+    system_tmp = tmp_path / "tmp"
+    system_tmp.mkdir()
+    system_tmp.chmod(0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    docs = spark.createDataFrame(
+        [(f"w{i % 7} w{i % 5} w{i % 3} w{i % 11} w{i % 13}".split(),) for i in range(400)], ["tokens"]
+    )
+    seen: dict[str, int] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(system_tmp, seen, stop), daemon=True)
+    watcher.start()
+    try:
+        model = Word2Vec(vectorSize=8, minCount=1, maxIter=1, numPartitions=2, windowSize=2).fit(docs)
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(model.words) == 13
+    assert seen and all(mode == 0o700 for mode in seen.values()), seen
+    assert list(system_tmp.iterdir()) == []
