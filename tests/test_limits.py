@@ -251,19 +251,29 @@ def test_a_board_that_does_not_fit_in_shared_memory_is_refused_as_it_is_made_not
     assert r.stdout.startswith("no room in /dev/shm for the hot-row meetings' board (11.4 MiB")
 
 
+WAIT_FOR_BOARD = "until ls -d /dev/shm/w2v-spark-*/ >/dev/null 2>&1; do sleep 0.05; done"
+FILL = {
+    # /dev/shm itself fills up: the driver sees it before the round and sends it to files
+    "before the round": f"{WAIT_FOR_BOARD}; head -c 5242880 /dev/zero >/dev/shm/x",
+    # the board's own directory fills up (a tmpfs of 1 MiB mounted on it), which the driver's
+    # look at /dev/shm cannot see: the tasks find it as they reserve the board
+    "as the tasks start": f"{WAIT_FOR_BOARD}; mount -t tmpfs -o size=1m,mode=0700 tmpfs /dev/shm/w2v-spark-*/",
+}
+
+
 @small_shm
+@pytest.mark.parametrize("when", list(FILL))
 def test_a_run_whose_shared_memory_fills_up_meets_through_files_with_the_same_vectors(
-    small_corpus, reference, tmp_path
+    small_corpus, reference, tmp_path, when
 ):
     """/dev/shm has room for the board when the run chooses it, and is filled by something else
-    before the first round starts: the rounds meet through files instead, with the same vectors."""
+    before the first round starts: the rounds meet through files instead, with the same vectors
+    (the old code's tasks died of SIGBUS)."""
     out = tmp_path / "run"
-    fill = (
-        "until ls -d /dev/shm/w2v-spark-*/ >/dev/null 2>&1; do sleep 0.05; done; head -c 5242880 /dev/zero >/dev/shm/x"
-    )
     exe = str(Path(sys.executable).parent / "w2v-spark")
     args = ["train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL]
-    r = _in_small_shm("6m", f'({fill}) & exec "$0" "$@"', exe, *args)
+    r = _in_small_shm("6m", f'({FILL[when]}) & exec "$0" "$@"', exe, *args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "meet on a board in shared memory" in r.stderr and "meets through files instead" in r.stderr
+    assert ("BoardFullError" in r.stderr) == (when == "as the tasks start")
     assert max_diff(reference, out) == 0.0

@@ -316,7 +316,7 @@ class SharedBoard(Meetings):
         super().__init__(meet_dir, shards, hot, points, vocab_size)
         self.width = width
         self.stride = hot.largest_rows(vocab_size, points) * 2 * width  # floats of a region: rows of E, then Θ
-        size = max(1, (shards + 1) * self.stride * 4)
+        size = board_bytes(shards, hot, points, vocab_size, width)
         os.makedirs(meet_dir, exist_ok=True)
         fd = os.open(os.path.join(meet_dir, "board.bin"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -364,6 +364,22 @@ class SharedBoard(Meetings):
             with suppress(BufferError):  # a view still held (by an error in flight): it unmaps when it goes
                 self._map.close()
             self._map = None
+
+
+def board_bytes(shards: int, hot: HotSync, points: list[int], vocab_size: int, width: int) -> int:
+    """The bytes of a round's board (``SharedBoard``): a region per shard and one for the mean,
+    each the rows of E and Θ of the round's largest meeting."""
+    return max(1, (shards + 1) * hot.largest_rows(vocab_size, points) * 2 * width * 4)
+
+
+def board_fits(size: int) -> bool:
+    """In the driver, before a round: whether shared memory has room for a board of ``size``
+    bytes now (the tasks' ``reserve`` settles it; this spares a round that would fail at once)."""
+    try:
+        fs = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize >= size
 
 
 class BoardFullError(RuntimeError):

@@ -41,7 +41,7 @@ from w2v_spark import blocks, memory, objectives, progress, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.corpus import part_name
 from w2v_spark.exchange import Exchange, Round, ShardModel, SharedClock, average
-from w2v_spark.meetings import BoardFullError, HotSync
+from w2v_spark.meetings import BoardFullError, HotSync, board_bytes, board_fits
 
 log = logging.getLogger("w2v_spark")
 
@@ -389,6 +389,7 @@ def run_round(spark: SparkSession, exchange: Exchange, rnd: Round, schedule: Sch
     """
     barrier = exchange.barrier(rnd)
     restarts = restarts if barrier else 0  # Spark retries the tasks of other stages itself
+    rnd = _where_to_meet(rnd)
     failures = 0
     while True:
         base = rnd.meet_dir or storage.join(rnd.round_dir, "meetings")
@@ -408,6 +409,24 @@ def run_round(spark: SparkSession, exchange: Exchange, rnd: Round, schedule: Sch
         finally:
             if run.meet_dir:
                 storage.delete_dir(run.meet_dir)
+
+
+def _where_to_meet(rnd: Round) -> Round:
+    """The round as it will run: meeting through files if its board in shared memory has no room
+    there now (something else filled /dev/shm since the run chose it)."""
+    if not rnd.meet_dir or rnd.hot is None:
+        return rnd
+    points = rnd.hot.points(rnd.sync, rnd.syncs)
+    size = board_bytes(len(rnd.shard_rows), rnd.hot, points, rnd.shape.vocab_size, rnd.shape.vector_size)
+    if board_fits(size):
+        return rnd
+    log.warning(
+        "epoch %d: no room in /dev/shm for the hot-row meetings' board (%.1f MiB); the round meets through "
+        "files instead (free space there: df -h /dev/shm)",
+        rnd.epoch,
+        size / 2**20,
+    )
+    return dataclasses.replace(rnd, meet_dir="")
 
 
 def _reason(error: BaseException) -> str:
