@@ -467,25 +467,26 @@ def test_meeting_files_go_to_shared_memory_only_with_room_for_them():
     need = hot.meeting_bytes(16, 35_477, 100)
     assert need == 17 * 32_768 * 2 * 100 * 4
     assert hot.meeting_bytes(16, 5_000, 100) == 17 * 5_000 * 2 * 100 * 4  # at most the whole vocabulary
-    assert meetings.shared_memory_root("r", 1 << 60) == ""  # more than any machine has
-    small = meetings.shared_memory_root("r", 1 << 10)
-    assert small == (f"/dev/shm/w2v-spark-{os.getpid()}-r" if os.path.isdir("/dev/shm") else "")
+    run = f"r{os.getpid()}"
+    assert meetings.shared_memory_root(run, 1 << 60) == ""  # more than any machine has
+    small = meetings.shared_memory_root(run, 1 << 10)
+    meetings.release(small)
+    assert small == (f"/dev/shm/w2v-spark-{run}" if os.path.isdir("/dev/shm") else "")
 
 
 @pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
 def test_a_killed_runs_meeting_files_are_deleted_by_the_next_run():
+    """A run's lock goes with its process (tests/test_private_files.py has a live one's kept)."""
     import subprocess
     import sys
 
-    gone = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
-    )
-    dead, alive = f"/dev/shm/w2v-spark-{gone.stdout.strip()}-x", f"/dev/shm/w2v-spark-{os.getpid()}-y"
-    for path in (dead, alive):
-        os.makedirs(os.path.join(path, "epoch=1-sync=0"), exist_ok=True)
+    code = f"from w2v_spark import meetings; print(meetings.shared_memory_root('x{os.getpid()}', 1 << 10))"
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    dead = killed.stdout.strip()
+    os.makedirs(os.path.join(dead, "epoch=1-sync=0"), exist_ok=True)
     try:
-        meetings.shared_memory_root("r", 1 << 10)
+        alive = meetings.shared_memory_root(f"y{os.getpid()}", 1 << 10)
         assert not os.path.exists(dead) and os.path.isdir(alive)
+        meetings.release(alive)
     finally:
-        shutil.rmtree(alive, ignore_errors=True)
         shutil.rmtree(dead, ignore_errors=True)

@@ -10,7 +10,9 @@ Connect, with its working files in a temporary directory that is removed when it
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -194,7 +196,12 @@ def check_input(dataset: DataFrame, column: str) -> None:
 @contextlib.contextmanager
 def _working_dir(spark: SparkSession, temp_dir: str) -> Iterator[str]:
     """A fresh output directory for one fit, under tempDir; removed with its staging directory
-    whatever happens, so a failed fit leaves nothing behind."""
+    whatever happens, so a failed fit leaves nothing behind.
+
+    On a local filesystem both go in a directory of their own that only this user may enter
+    (``tempfile.mkdtemp``, 0700): they hold the caller's vocabulary and encoded corpus, and the
+    system's temporary directory is every local user's.
+    """
     if temp_dir:
         parent = temp_dir
     else:
@@ -205,9 +212,17 @@ def _working_dir(spark: SparkSession, temp_dir: str) -> Iterator[str]:
                 "executor can reach (hdfs://..., s3a://..., a shared mount)"
             )
         parent = tempfile.gettempdir()
-    output = storage.join(parent, f"w2v-spark-fit-{uuid.uuid4().hex}")
+    if "://" in parent and not parent.startswith("file://"):
+        output = storage.join(parent, f"w2v-spark-fit-{uuid.uuid4().hex}")
+        try:
+            yield output
+        finally:
+            for path in (output, outputs.staging_dir(output)):
+                storage.delete_dir(path)
+        return
+    os.makedirs(parent.removeprefix("file://"), exist_ok=True)
+    private = tempfile.mkdtemp(prefix="w2v-spark-fit-", dir=parent.removeprefix("file://"))
     try:
-        yield output
+        yield os.path.join(private, "output")
     finally:
-        for path in (output, outputs.staging_dir(output)):
-            storage.delete_dir(path)
+        shutil.rmtree(private, ignore_errors=True)

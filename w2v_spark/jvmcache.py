@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
+from w2v_spark.private import private_dir
+
 log = logging.getLogger(__name__)
 
 # The JVM's own CDS warnings (classes it cannot archive, a stale archive) go to stdout; whether
@@ -90,7 +92,7 @@ def _stat(path: str) -> str:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # PermissionError: alive, another user's
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a number no process has
         return False
     except PermissionError:
         pass
@@ -175,7 +177,8 @@ def _remove(path: str) -> None:
 
 def plan(master: str, remote: str, spark_conf: dict[str, str]) -> ClassArchive | None:
     """The archive this run uses or makes, or None: not a local classic run, a JVM already
-    running in this process, the user's own driver Java options, the cache off or not writable."""
+    running in this process, the user's own driver Java options, the cache off, not writable, or
+    not this user's alone (``private.private_dir``: the JVM runs the classes an archive holds)."""
     from pyspark import SparkContext
 
     directory = cache_dir()
@@ -183,10 +186,7 @@ def plan(master: str, remote: str, spark_conf: dict[str, str]) -> ClassArchive |
         return None
     if SparkContext._gateway is not None:  # this process already runs a JVM: not ours to end
         return None
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as e:
-        log.debug("no JVM class cache: %s", e)
+    if not private_dir(directory):  # the JVM would run classes from an archive others could replace
         return None
     where, stamp = _key(spark_conf.get("spark.driver.extraClassPath", ""))
     base = os.path.join(directory, f"jvm-classes-{where}-{stamp}")

@@ -19,12 +19,20 @@ import numba
 import numpy as np
 from numba import njit
 
+from w2v_spark.private import private_dir
+
 
 def numba_cache_dir(candidates: list[str]) -> str | None:
-    """The first of ``candidates`` that is (or can be made) a writable directory, else None."""
+    """The first of ``candidates`` that is (or can be made) a writable directory of this user's
+    that no one else may write into (``private.private_dir``), else None.
+
+    numba unpickles the cache's index files: a directory someone else can write into would run
+    their code in every process that loads the kernels.
+    """
     for path in candidates:
+        if not private_dir(path):
+            continue
         try:
-            os.makedirs(path, exist_ok=True)
             probe = tempfile.NamedTemporaryFile(dir=path)  # noqa: SIM115 - closed (and deleted) at once
             probe.close()
             return path
@@ -33,16 +41,20 @@ def numba_cache_dir(candidates: list[str]) -> str | None:
     return None
 
 
-# Compiled kernels are cached on disk (cache=True), so every process after the first loads them
+# Compiled kernels are cached on disk (cache=CACHE), so every process after the first loads them
 # in a fraction of a second instead of compiling for ~10 s. numba caches next to this file, or
 # in ~/.cache; on a cluster executor neither may be writable (read-only site-packages, a
 # service account without a home), and then numba refuses to cache at all. So unless the user
 # chose a directory (NUMBA_CACHE_DIR), fall back to the first writable of those places and
-# the temporary directory.
+# the temporary directory that is this user's alone. With none, each process compiles its own:
+# numba refuses to define a cached function it has nowhere to cache.
+CACHE = True
 if not getattr(numba.config, "CACHE_DIR", "") and not os.access(os.path.dirname(os.path.abspath(__file__)), os.W_OK):
     _home_cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "w2v-spark")
     _tmp_cache = os.path.join(tempfile.gettempdir(), f"w2v-spark-numba-{os.getuid()}")
-    setattr(numba.config, "CACHE_DIR", numba_cache_dir([_home_cache, _tmp_cache]) or "")  # noqa: B010
+    _chosen = numba_cache_dir([_home_cache, _tmp_cache])
+    setattr(numba.config, "CACHE_DIR", _chosen or "")  # noqa: B010
+    CACHE = _chosen is not None
 
 # SplitMix64 constants (Steele, Lea & Flood 2014). Kept as uint64 scalars so numba does all
 # the arithmetic modulo 2**64 instead of promoting to float64.
@@ -71,27 +83,27 @@ _SIGMOID_X = (np.arange(_SIGMOID_SIZE) / _SIGMOID_SIZE * 2 - 1) * MAX_EXP
 SIGMOID_TABLE = (np.exp(_SIGMOID_X) / (np.exp(_SIGMOID_X) + 1)).astype(np.float32)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _mix(z: np.uint64) -> np.uint64:
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def next_u64(state: np.ndarray) -> np.uint64:
     """Advance the one-word SplitMix64 ``state`` in place and return 64 random bits."""
     state[0] += _GOLDEN
     return _mix(state[0])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def next_double(state: np.ndarray) -> float:
     """A uniform float64 in [0, 1) from the top 53 bits of the next draw."""
     return float(next_u64(state) >> _S11) * _TWO_POW_M53
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def uniform(n: int, state: np.ndarray) -> np.ndarray:
     """n uniform float64 draws in [0, 1)."""
     out = np.empty(n, dtype=np.float64)
@@ -144,7 +156,7 @@ def build_alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _vose(w * (w.size / w.sum()))
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _vose(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = scaled.size
     prob = np.ones(n, dtype=np.float64)
@@ -176,7 +188,7 @@ def _vose(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return prob, alias
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def sample_alias(prob: np.ndarray, alias: np.ndarray, state: np.ndarray) -> int:
     """One draw from an alias table built by :func:`build_alias_table`.
 
@@ -192,7 +204,7 @@ def sample_alias(prob: np.ndarray, alias: np.ndarray, state: np.ndarray) -> int:
     return int(alias[i])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=CACHE, nogil=True, inline="always")
 def _longest(offsets: np.ndarray, first_sentence: int) -> int:
     """Length of the longest sentence from ``first_sentence`` on: the size of the kept-words buffer."""
     max_len = 0
@@ -201,7 +213,7 @@ def _longest(offsets: np.ndarray, first_sentence: int) -> int:
     return max_len
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=CACHE, nogil=True, inline="always")
 def _subsample(
     ids: np.ndarray, start: int, length: int, keep_prob: np.ndarray, state: np.ndarray, kept: np.ndarray
 ) -> int:
@@ -216,7 +228,7 @@ def _subsample(
     return n_kept
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=CACHE, nogil=True, inline="always")
 def _draw_negative(
     noise_prob: np.ndarray, noise_alias: np.ndarray, state: np.ndarray, kept: np.ndarray, lo: int, hi: int
 ) -> int:
@@ -233,7 +245,7 @@ def _draw_negative(
             return cand
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def generate_tuples(
     ids: np.ndarray,
     offsets: np.ndarray,
@@ -292,7 +304,7 @@ def generate_tuples(
     return s - first_sentence, n_pairs, n_kept_total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def shuffle_pairs(centers: np.ndarray, targets: np.ndarray, negatives: np.ndarray, n: int, state: np.ndarray) -> None:
     """Shuffle the first ``n`` pairs in place (Fisher-Yates; a pair's negatives move with it).
 
@@ -308,7 +320,7 @@ def shuffle_pairs(centers: np.ndarray, targets: np.ndarray, negatives: np.ndarra
     _permute(negatives, perm, scratch)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def shuffled_order(n: int, state: np.ndarray) -> np.ndarray:
     """Fisher-Yates on the indices 0..n-1: row i of the shuffle is row ``perm[i]`` of the input.
 
@@ -324,7 +336,7 @@ def shuffled_order(n: int, state: np.ndarray) -> np.ndarray:
     return perm
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _permute(columns: np.ndarray, perm: np.ndarray, scratch: np.ndarray) -> None:
     """Reorder the first len(perm) entries of every row of ``columns`` (c, capacity) by ``perm``."""
     n = perm.shape[0]
@@ -335,7 +347,7 @@ def _permute(columns: np.ndarray, perm: np.ndarray, scratch: np.ndarray) -> None
             columns[m, i] = scratch[i]
 
 
-@njit(cache=True, nogil=True, fastmath=True, inline="always")
+@njit(cache=CACHE, nogil=True, fastmath=True, inline="always")
 def _score(x: float, positive: bool) -> tuple[float, float]:
     """(logistic loss, sigmoid(x)) of score x for a label of 1 (``positive``) or 0, from one exp:
     with e = exp(-|x|), sigmoid(x) is 1/(1+e) or e/(1+e) and the loss softplus(-+x) is
@@ -347,7 +359,7 @@ def _score(x: float, positive: bool) -> tuple[float, float]:
     return max(z, 0.0) + np.log1p(e), sig
 
 
-@njit(cache=True, nogil=True, fastmath=True, inline="always")
+@njit(cache=CACHE, nogil=True, fastmath=True, inline="always")
 def _table_sigmoid(x: float) -> float:
     """sigmoid(x) from SIGMOID_TABLE, word2vec.c's lookup (its expTable): no exp per pair."""
     if x >= MAX_EXP:
@@ -357,7 +369,7 @@ def _table_sigmoid(x: float) -> float:
     return float(SIGMOID_TABLE[int((x + MAX_EXP) * (_SIGMOID_SIZE / MAX_EXP / 2))])
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=CACHE, nogil=True, fastmath=True)
 def sgd_step(
     emb: np.ndarray,
     theta: np.ndarray,
@@ -412,7 +424,7 @@ def sgd_step(
     return loss
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=CACHE, nogil=True, fastmath=True)
 def softmax_step(
     emb: np.ndarray,
     theta: np.ndarray,
@@ -461,7 +473,7 @@ def softmax_step(
     return loss
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def generate_windows(
     ids: np.ndarray,
     offsets: np.ndarray,
@@ -526,7 +538,7 @@ def generate_windows(
     return s - first_sentence, n_rows, n_pairs, n_kept_total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def shuffle_windows(
     targets: np.ndarray, contexts: np.ndarray, negatives: np.ndarray, n: int, state: np.ndarray
 ) -> None:
@@ -539,7 +551,7 @@ def shuffle_windows(
     _permute(negatives, perm, scratch)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=CACHE, nogil=True, fastmath=True)
 def sgd_window_step(
     emb: np.ndarray,
     theta: np.ndarray,
@@ -594,7 +606,7 @@ def sgd_window_step(
     return (loss * pairs / sampled if sampled else 0.0), pairs
 
 
-@njit(cache=True, nogil=True, fastmath=True, inline="always")
+@njit(cache=CACHE, nogil=True, fastmath=True, inline="always")
 def _window_minibatch(
     emb: np.ndarray,
     theta: np.ndarray,

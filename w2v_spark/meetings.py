@@ -22,9 +22,13 @@ opening files (README, "Shards and quality"; docs/averaging-experiments.md, sect
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import mmap
 import os
+import re
 import shutil
+import stat
 import time
 from abc import ABC, abstractmethod
 from contextlib import suppress
@@ -34,6 +38,7 @@ from types import TracebackType
 import numpy as np
 
 from w2v_spark import memory, storage
+from w2v_spark.private import private_dir
 
 MEETING_STEP = 16  # meetings per epoch come in steps of this many (the smallest corpora get one step)
 TOKENS_PER_STEP = 1_600_000  # corpus tokens per step: a meeting about every 100,000 tokens
@@ -93,9 +98,11 @@ class HotSync:
 def shared_memory_root(run: str, need: int) -> str:
     """In the driver, for tasks on its own machine: a directory under /dev/shm for the run's
     meeting files, if it has room for ``need`` bytes twice over and the machine's available
-    memory (MemAvailable) four times over; else "" (they go to the round's directory).
+    memory (``memory.available_bytes``) four times over; else "" (they go to the round's directory).
 
-    Named after the driver's process, so that a later run can delete what a killed one left.
+    The directory is this user's alone (0700), and until ``release`` the driver holds a lock on
+    a file beside it: a later run deletes what a killed one left (``remove_abandoned``) by that
+    lock, which the kernel drops when the driver's process ends, wherever it ran.
     """
     available = memory.available_bytes()
     if available is None or not os.path.isdir(SHARED_MEMORY):
@@ -107,22 +114,92 @@ def shared_memory_root(run: str, need: int) -> str:
         return ""
     if fs.f_bavail * fs.f_frsize < 2 * need or available < 4 * need:
         return ""
-    return os.path.join(SHARED_MEMORY, f"w2v-spark-{os.getpid()}-{run}")
+    root = os.path.join(SHARED_MEMORY, f"w2v-spark-{run}")
+    if not _hold(root):
+        return ""
+    if not private_dir(root):
+        release(root)
+        return ""
+    return root
+
+
+LOCK_SUFFIX = ".lock"  # the lock file beside a run's meeting directory
+_LOCK_NAME = re.compile(r"w2v-spark-(\w+)\.lock")
+_HELD: dict[str, int] = {}  # this process's meeting directories -> the descriptor of their locked file
+
+
+def _hold(root: str) -> bool:
+    """Create the lock file of ``root`` and lock it for as long as this process runs or until
+    ``release``. It is locked under another name and then renamed, so no other run ever finds it
+    unlocked and takes the directory for abandoned."""
+    lock, temp = root + LOCK_SUFFIX, root + LOCK_SUFFIX + ".new"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(temp, lock)
+    except OSError:
+        os.close(fd)
+        with suppress(OSError):
+            os.remove(temp)
+        return False
+    _HELD[root] = fd
+    return True
+
+
+def release(root: str) -> None:
+    """In the driver, after the run's last round: delete the meeting directory ``root``, then its
+    lock file, and let the lock go."""
+    shutil.rmtree(root, ignore_errors=True)
+    fd = _HELD.pop(root, None)
+    if fd is not None:
+        with suppress(FileNotFoundError):
+            os.remove(root + LOCK_SUFFIX)
+        os.close(fd)
 
 
 def remove_abandoned() -> None:
-    """Delete the meeting directories under /dev/shm of drivers no longer running: a run killed
-    mid-round leaves up to two meetings' files there, which hold memory until deleted."""
-    for name in os.listdir(SHARED_MEMORY):
-        parts = name.split("-", 3)
-        if len(parts) < 4 or parts[:2] != ["w2v", "spark"] or not parts[2].isdigit():
-            continue
+    """Delete this user's meeting directories under /dev/shm whose run has ended without deleting
+    them (a killed driver leaves up to two meetings' files, which hold memory until deleted).
+
+    A run is over when no process holds the lock on the file beside its directory. Not a PID:
+    one is meaningful in one PID namespace only, and containers that share /dev/shm but not
+    PIDs (one Kubernetes pod's, Docker's ``--ipc=host``) would take each other's live runs for
+    dead. Names that are not a lock file's, and other users' files, are left alone.
+    """
+    try:
+        names = os.listdir(SHARED_MEMORY)
+    except OSError:
+        return
+    for name in names:
+        if _LOCK_NAME.fullmatch(name):
+            _remove_if_abandoned(os.path.join(SHARED_MEMORY, name))
+
+
+def _remove_if_abandoned(lock: str) -> None:
+    try:  # not a symbolic link; O_NONBLOCK: opening a FIFO someone named so must not wait
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            return
         try:
-            os.kill(int(parts[2]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(SHARED_MEMORY, name), ignore_errors=True)
-        except PermissionError:  # another user's process, alive
-            continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: the run is alive
+            return
+        root = lock.removesuffix(LOCK_SUFFIX)
+        with suppress(OSError):
+            found = os.lstat(root)
+            if stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid():
+                shutil.rmtree(root, ignore_errors=True)
+        with suppress(FileNotFoundError):
+            os.remove(lock)
+    finally:
+        os.close(fd)
 
 
 def claim(meet_dir: str, task: int) -> None:
@@ -239,12 +316,11 @@ class SharedBoard(Meetings):
         super().__init__(meet_dir, shards, hot, points, vocab_size)
         self.width = width
         self.stride = hot.largest_rows(vocab_size, points) * 2 * width  # floats of a region: rows of E, then Θ
-        size = max(1, (shards + 1) * self.stride * 4)
+        size = board_bytes(shards, hot, points, vocab_size, width)
         os.makedirs(meet_dir, exist_ok=True)
         fd = os.open(os.path.join(meet_dir, "board.bin"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size < size:  # every task sizes it alike; growing is idempotent
-                os.ftruncate(fd, size)
+            reserve(fd, size, meet_dir)
             self._map: mmap.mmap | None = mmap.mmap(fd, size)
         finally:
             os.close(fd)
@@ -288,6 +364,48 @@ class SharedBoard(Meetings):
             with suppress(BufferError):  # a view still held (by an error in flight): it unmaps when it goes
                 self._map.close()
             self._map = None
+
+
+def board_bytes(shards: int, hot: HotSync, points: list[int], vocab_size: int, width: int) -> int:
+    """The bytes of a round's board (``SharedBoard``): a region per shard and one for the mean,
+    each the rows of E and Θ of the round's largest meeting."""
+    return max(1, (shards + 1) * hot.largest_rows(vocab_size, points) * 2 * width * 4)
+
+
+def board_fits(size: int) -> bool:
+    """In the driver, before a round: whether shared memory has room for a board of ``size``
+    bytes now (the tasks' ``reserve`` settles it; this spares a round that would fail at once)."""
+    try:
+        fs = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize >= size
+
+
+class BoardFullError(RuntimeError):
+    """Shared memory has no room left for a round's board (raised in a task, as it starts)."""
+
+
+def reserve(fd: int, size: int, where: str) -> None:
+    """Give the board file ``fd`` all of its ``size`` bytes now, or raise ``BoardFullError``.
+
+    A board only grown to its size (``ftruncate``) holds no pages: a task gets each as it first
+    writes there, and one that finds a full tmpfs is killed by SIGBUS, mid-round, with no word of
+    why. Every task reserves the whole board alike; reserving pages already there changes nothing.
+    """
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            raise
+        free = ""
+        with suppress(OSError):
+            fs = os.statvfs(where)
+            free = f", {fs.f_bavail * fs.f_frsize / 2**20:.1f} MiB free"
+        raise BoardFullError(
+            f"no room in {SHARED_MEMORY} for the hot-row meetings' board ({size / 2**20:.1f} MiB{free}); "
+            f"free space there (df -h {SHARED_MEMORY})"
+        ) from None
 
 
 def open_meetings(meet_dir: str, shards: int, hot: HotSync, points: list[int], vocab_size: int, width: int) -> Meetings:

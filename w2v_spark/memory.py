@@ -13,6 +13,8 @@ import resource
 import sys
 from collections.abc import Mapping
 
+from w2v_spark import limits
+
 
 def peak_rss_mb() -> float:
     """This process's peak resident set size, in MiB: its VmHWM where /proc has one.
@@ -82,15 +84,19 @@ def model_bytes(vocab_size: int, vector_size: int) -> int:
 
 
 def available_bytes() -> int | None:
-    """Memory the kernel says can be allocated without swapping (Linux MemAvailable), or None."""
+    """Memory this process can still allocate without swapping or being killed, or None if unknown:
+    the machine's (Linux MemAvailable), or less where its cgroup sets a limit (a container's
+    ``--memory``, a Kubernetes pod's limit, a systemd slice), which the kernel enforces by killing."""
+    room = limits.memory_room()
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    machine = int(line.split()[1]) * 1024
+                    return machine if room is None else min(machine, room)
     except OSError:
-        return None
-    return None
+        pass
+    return room
 
 
 def parse_size(text: str) -> int:
@@ -115,10 +121,11 @@ WORKER_BASE = 512 << 20
 def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: int, available: int | None) -> str | None:
     """Why the model cannot fit with these settings (a one-line message with the fix), or None.
 
-    ``model`` is one copy's bytes, ``tasks`` the shards that train at once, ``available`` the
-    driver machine's free memory. The driver holds no copy (it only names the model's block
-    files). On one machine (local modes) every running task holds a copy side by side; on a
-    cluster each executor holds one per core; Spark caps a Python worker only through
+    ``model`` is one copy's bytes, ``tasks`` the shards that train at once, ``available`` what
+    the driver's process may still allocate (``available_bytes``: its cgroup's limit counts).
+    The driver holds no copy (it only names the model's block files). On one machine (local
+    modes) every running task holds a copy side by side; on a cluster each executor holds one
+    per core; Spark caps a Python worker only through
     ``spark.executor.pyspark.memory``, and on YARN and Kubernetes the container's non-heap room
     (``memoryOverhead``) must hold them.
     """

@@ -11,7 +11,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import tempfile
 import time
 import uuid
@@ -30,6 +29,8 @@ from w2v_spark import (
     checkpoints,
     export,
     kernels,
+    limits,
+    meetings,
     memory,
     objectives,
     outputs,
@@ -567,7 +568,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
                 _save_checkpoint(job, corpus.vocab, shape, epochs, result.checksums)
     finally:
         if setup.meet_root:
-            shutil.rmtree(setup.meet_root, ignore_errors=True)
+            meetings.release(setup.meet_root)
         _finish_exchange(job, exchange, setup.run_id)
     return model_dir
 
@@ -713,7 +714,9 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
             hint,
         )
         return None, 0
-    slots = local_slots(master) or tasks.task_slots(spark)
+    # A barrier stage wider than the tasks Spark runs at once is never admitted (Spark retries
+    # for minutes, then fails); a narrower round gives the same vectors, so fit the round to them.
+    slots = tasks.concurrent_tasks(spark, local_slots(master) or tasks.task_slots(spark))
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch or meetings_per_epoch(tokens))
     per = f"{MEETING_STEP} per {TOKENS_PER_STEP / 1e6:g}M of the corpus's {tokens:,} tokens"
     how = "--hot-syncs-per-epoch" if cfg.hot_syncs_per_epoch else per
@@ -857,9 +860,11 @@ def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master
 
 
 def local_slots(master: str) -> int | None:
-    """Tasks that run at once in a local master (local[N], local[*], local-cluster[n,c,m]), else None."""
+    """Tasks that run at once in a local master (local[N], local[*], local, local-cluster[n,c,m]),
+    else None. ``local[*]`` counts the CPUs this process may use (affinity, cgroup quota), not
+    the machine's; bare ``local`` is one thread, as in Spark."""
     if m := re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master):
-        return os.cpu_count() or 1 if m.group(1) in (None, "*") else int(m.group(1))
+        return 1 if m.group(1) is None else limits.usable_cpus() if m.group(1) == "*" else int(m.group(1))
     if m := re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]", master):
         return int(m.group(1)) * int(m.group(2))
     return None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 
 from pyspark.sql import SparkSession
 
+from w2v_spark import limits
 from w2v_spark.errors import ConfigError
 from w2v_spark.jvmcache import ClassArchive
 
@@ -58,8 +60,16 @@ def under_spark_submit() -> bool:
 
 
 def effective_master(master: str, remote: str) -> str:
-    """The master a classic session gets: ``master``, else spark-submit's (""), else local[*]."""
-    return master or ("" if under_spark_submit() or remote else "local[*]")
+    """The master a classic session gets: ``master``, else spark-submit's (""), else local mode
+    on the CPUs this process may use (``pin_local``)."""
+    return pin_local(master or ("" if under_spark_submit() or remote else "local[*]"))
+
+
+def pin_local(master: str) -> str:
+    """``local[*]`` (and ``local[*,F]``) as ``local[N]``, N the CPUs this process may use
+    (``limits.usable_cpus``): the job sizes its shards and barrier stages by that N, and the JVM
+    then runs exactly as many tasks at once. Any other master as it is."""
+    return re.sub(r"^local\[\*", f"local[{limits.usable_cpus()}", master)
 
 
 def start_session(
@@ -72,13 +82,14 @@ def start_session(
     """A SparkSession for the job: classic, or Spark Connect when ``remote`` is given.
 
     ``master`` wins if given. Otherwise spark-submit's master is used, and outside spark-submit
-    Spark runs in local mode on all cores. ``remote`` (``sc://host:port``, or ``local[N]`` for
-    a Connect server started here, as ``pyspark --remote`` does) gives a Connect session. When
-    this process starts Spark itself, its Python workers run this same interpreter (so they
-    find numba and friends) unless PYSPARK_PYTHON says otherwise, and Spark logs at ``log_level``.
+    Spark runs in local mode on the CPUs this process may use (``effective_master``). ``remote``
+    (``sc://host:port``, or ``local[N]`` for a Connect server started here, as ``pyspark
+    --remote`` does) gives a Connect session. When this process starts Spark itself, its Python
+    workers run this same interpreter (so they find numba and friends) unless PYSPARK_PYTHON
+    says otherwise, and Spark logs at ``log_level``.
     ``classes`` adds its class-data-sharing options to a local JVM's (jvmcache.py).
     """
-    effective = effective_master(master, remote)
+    effective, remote = effective_master(master, remote), pin_local(remote)
     conf = dict(DEFAULT_SPARK_CONF)
     starts_spark = effective.startswith("local") or remote.startswith("local")
     if not remote.startswith("sc://"):  # a remote server's logging is its own

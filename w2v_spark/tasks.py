@@ -90,6 +90,14 @@ def task_slots(spark: SparkSession) -> int:
     return int(last[0]["p"]) + 1 if last else 1
 
 
+def concurrent_tasks(spark: SparkSession, cores: int) -> int:
+    """The tasks Spark runs at once on ``cores`` task slots' worth of cores: each task takes
+    ``spark.task.cpus`` of them. A barrier stage wider than that is never admitted (Spark
+    retries for minutes, then fails), so rounds with meetings are sized by this."""
+    setting = (spark_setting(spark, "spark.task.cpus") or "1").strip()
+    return max(1, cores // max(1, int(setting) if setting.isdigit() else 1))
+
+
 def spark_setting(spark: SparkSession, key: str) -> str | None:
     """A Spark setting as the session sees it, or None when unset or not readable (Connect)."""
     try:

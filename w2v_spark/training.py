@@ -41,7 +41,7 @@ from w2v_spark import blocks, memory, objectives, progress, storage, tasks
 from w2v_spark.blocks import ModelShape
 from w2v_spark.corpus import part_name
 from w2v_spark.exchange import Exchange, Round, ShardModel, SharedClock, average
-from w2v_spark.meetings import HotSync
+from w2v_spark.meetings import BoardFullError, HotSync, board_bytes, board_fits
 
 log = logging.getLogger("w2v_spark")
 
@@ -388,23 +388,50 @@ def run_round(spark: SparkSession, exchange: Exchange, rnd: Round, schedule: Sch
     Spark never retries a failed barrier stage that returns results ("Could not recover from a
     failed barrier ResultStage"), so a round with meetings whose task failed, or whose executor
     was lost, runs again here, up to ``restarts`` times (as Spark retries other tasks): the
-    same seed gives the same vectors.
+    same seed gives the same vectors. A round whose board found shared memory full (its tasks
+    stop before training, ``meetings.reserve``) runs again at once meeting through files, which
+    give the same vectors; that does not count as a restart.
     """
     barrier = exchange.barrier(rnd)
     restarts = restarts if barrier else 0  # Spark retries the tasks of other stages itself
-    for attempt in range(restarts + 1):
+    rnd = _where_to_meet(rnd)
+    failures = 0
+    while True:
         base = rnd.meet_dir or storage.join(rnd.round_dir, "meetings")
         run = dataclasses.replace(rnd, meet_dir=storage.join(base, uuid.uuid4().hex)) if rnd.hot else rnd
         try:
             return tasks.run_tasks(spark, rnd.tasks, functools.partial(train_task, exchange, run, schedule), barrier)
         except Exception as e:
-            if attempt == restarts:
+            full = [line.strip() for line in str(e).splitlines() if BoardFullError.__name__ in line]
+            if rnd.meet_dir and full:
+                log.warning("epoch %d: %s; the round meets through files instead", rnd.epoch, full[-1])
+                rnd = dataclasses.replace(rnd, meet_dir="")
+                continue
+            if failures == restarts:
                 raise
+            failures += 1
             log.warning("epoch %d: a round of training failed (%s); running it again", rnd.epoch, _reason(e))
         finally:
             if run.meet_dir:
                 storage.delete_dir(run.meet_dir)
-    raise AssertionError("unreachable")
+
+
+def _where_to_meet(rnd: Round) -> Round:
+    """The round as it will run: meeting through files if its board in shared memory has no room
+    there now (something else filled /dev/shm since the run chose it)."""
+    if not rnd.meet_dir or rnd.hot is None:
+        return rnd
+    points = rnd.hot.points(rnd.sync, rnd.syncs)
+    size = board_bytes(len(rnd.shard_rows), rnd.hot, points, rnd.shape.vocab_size, rnd.shape.vector_size)
+    if board_fits(size):
+        return rnd
+    log.warning(
+        "epoch %d: no room in /dev/shm for the hot-row meetings' board (%.1f MiB); the round meets through "
+        "files instead (free space there: df -h /dev/shm)",
+        rnd.epoch,
+        size / 2**20,
+    )
+    return dataclasses.replace(rnd, meet_dir="")
 
 
 def _reason(error: BaseException) -> str:
