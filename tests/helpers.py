@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +184,20 @@ def kill_when(proc: subprocess.Popen[str], ready: Path, timeout: float = 300) ->
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return True
+
+
+@contextmanager
+def lease_held_elsewhere(output: str, env: dict[str, str], setup: str = "") -> Iterator[int]:
+    """Another process holding the output's lease (``outputs.lease``) until the block ends, when
+    it is killed; yields its pid. ``setup`` runs in it first (Python statements)."""
+    code = (
+        f"import time\nfrom w2v_spark import outputs\n{setup}\n"
+        f"with outputs.lease({output!r}):\n    print('held', flush=True); time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENV, SMALL, start_run, vectors_md5, w2v
+from tests.helpers import ENV, SMALL, lease_held_elsewhere, start_run, vectors_md5, w2v
 
 BUCKET = "w2v"
 
@@ -178,18 +178,9 @@ def test_the_lease_object_refuses_a_live_run_and_expires(s3, monkeypatch):
 
     monkeypatch.setattr(outputs, "SETTLE_SECONDS", 0.1)
     out = f"s3://{BUCKET}/leased"
-    code = (
-        "import time\nfrom w2v_spark import outputs\noutputs.LEASE_SECONDS, outputs.SETTLE_SECONDS = 3.0, 0.1\n"
-        f"with outputs.lease({out!r}):\n    print('held', flush=True); time.sleep(600)\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], env=s3, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError, match=f"in use by another run \\(process {holder.pid} on "), outputs.lease(out):
+    with lease_held_elsewhere(out, s3, "outputs.LEASE_SECONDS, outputs.SETTLE_SECONDS = 3.0, 0.1") as pid:  # noqa: SIM117
+        with pytest.raises(ConfigError, match=f"in use by another run \\(process {pid} on "), outputs.lease(out):
             pass
-    finally:
-        holder.kill()
-        holder.wait()
     time.sleep(3.5)  # the dead holder's lease expires
     with outputs.lease(out) as held:
         assert held.holder["pid"] == os.getpid()

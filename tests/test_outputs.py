@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from tests.helpers import (
     SMALL,
     assert_same_vectors,
     kill_when,
+    lease_held_elsewhere,
     one_line_error,
     start_run,
     vectors_md5,
@@ -159,19 +159,9 @@ def test_the_lock_of_a_live_holder_is_refused_and_freed_when_it_dies(tmp_path):
     from w2v_spark.errors import ConfigError
 
     out = tmp_path / "out"
-    code = (
-        "import sys, time\nfrom w2v_spark import outputs\n"
-        f"with outputs.lease({str(out)!r}):\n    print('held', flush=True); time.sleep(600)\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        expected = f"in use by another run \\(process {holder.pid} on "
-        with pytest.raises(ConfigError, match=expected), outputs.lease(str(out)):
+    with lease_held_elsewhere(str(out), ENV) as pid:  # noqa: SIM117 - the refusal names its pid
+        with pytest.raises(ConfigError, match=f"in use by another run \\(process {pid} on "), outputs.lease(str(out)):
             pass
-    finally:
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
     with outputs.lease(str(out)) as held:
         assert held.holder["pid"] == os.getpid() and json.loads(Path(held.path).read_text())["pid"] == os.getpid()
         with outputs.lease(str(out)) as again:  # re-entrant in one process

@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 PROC_CGROUP = "/proc/self/cgroup"
 MOUNTINFO = "/proc/self/mountinfo"
 UNIFIED = ""  # the controller key of the cgroup v2 hierarchy (its /proc/self/cgroup line names none)
+N = TypeVar("N", int, float)  # a limit: bytes of memory, or CPUs
 NO_LIMIT = 1 << 62  # cgroup v1 writes "no limit" as a number near 2**63
 
 
@@ -119,12 +122,7 @@ def _room(directory: str, v2: bool) -> int | None:
 def memory_room(groups: dict[str, Cgroup] | None = None) -> int | None:
     """Bytes this process's memory cgroups let it still allocate (the least over its cgroup and
     their ancestors, v2 or v1), or None where none sets a limit."""
-    groups = own_cgroups() if groups is None else groups
-    rooms: list[int] = []
-    for controller, v2 in ((UNIFIED, True), ("memory", False)):
-        if controller in groups:
-            rooms += [r for d in groups[controller].lineage() if (r := _room(d, v2)) is not None]
-    return min(rooms, default=None)
+    return _least(own_cgroups() if groups is None else groups, "memory", _room)
 
 
 def _quota(directory: str, v2: bool) -> float | None:
@@ -142,12 +140,17 @@ def _quota(directory: str, v2: bool) -> float | None:
 def cpu_quota(groups: dict[str, Cgroup] | None = None) -> float | None:
     """The CPUs this process's cgroups let it use at once (the least quota over its cgroup and
     their ancestors, v2 or v1), or None where none sets a quota."""
-    groups = own_cgroups() if groups is None else groups
-    quotas: list[float] = []
-    for controller, v2 in ((UNIFIED, True), ("cpu", False)):
+    return _least(own_cgroups() if groups is None else groups, "cpu", _quota)
+
+
+def _least(groups: dict[str, Cgroup], v1_controller: str, read: Callable[[str, bool], N | None]) -> N | None:
+    """The least of ``read(directory, v2)`` over this process's cgroups of a controller (the
+    unified one, or ``v1_controller``) and their ancestors: the tightest limit binds."""
+    found: list[N] = []
+    for controller, v2 in ((UNIFIED, True), (v1_controller, False)):
         if controller in groups:
-            quotas += [q for d in groups[controller].lineage() if (q := _quota(d, v2)) is not None]
-    return min(quotas, default=None)
+            found += [v for d in groups[controller].lineage() if (v := read(d, v2)) is not None]
+    return min(found, default=None)
 
 
 def usable_cpus() -> int:
