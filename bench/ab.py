@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent.parent
 
 def run(source: Path, corpus: str, out: Path, train_args: list[str]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(source), "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    cmd = [sys.executable, "-m", "w2v_spark.cli", "train", "--input", corpus, "--output", str(out), "--overwrite",
+    cmd = [sys.executable, "-m", "w2v_spark.cli.main", "train", "--input", corpus, "--output", str(out), "--overwrite",
            *train_args]  # fmt: skip
     launched = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -58,7 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     train_args = args.train_args or ["--master", "local[2]", "--partitions", "2"]
     sys.path.insert(0, args.after)
-    from w2v_spark.export import read_vectors
+    from w2v_spark.io.formats import read_vectors
 
     sources = {"before": Path(args.before), "after": Path(args.after)}
     work = Path(args.work)

@@ -68,7 +68,7 @@ def tokenize_corpus(raw: str, out: Path) -> None:
     from pyspark.sql import functions as F
 
     from w2v_spark.config import DEFAULTS
-    from w2v_spark.tokenize import read_lines, tokenize
+    from w2v_spark.text.tokens import read_lines, tokenize
 
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

@@ -29,17 +29,17 @@ VOCAB, WIDTH, HOT_ROWS, PER_EPOCH = 35_477, 100, 1024, 48
 
 
 def worker(transport: str, shard: int, shards: int, root: str, work: int, q: Any, go: Any) -> None:
-    from w2v_spark import meetings
+    from w2v_spark.train import hot_rows
 
-    hot = meetings.HotSync(HOT_ROWS, PER_EPOCH)
+    hot = hot_rows.HotSync(HOT_ROWS, PER_EPOCH)
     points = hot.points(0, 1)
     rng = np.random.default_rng(shard)
     emb, theta = (rng.standard_normal((VOCAB, WIDTH), dtype=np.float32) for _ in range(2))
     meets: Any = nullcontext()
     if transport == "board":
-        meets = meetings.SharedBoard(root, shards, hot, points, VOCAB, WIDTH)
+        meets = hot_rows.SharedBoard(root, shards, hot, points, VOCAB, WIDTH)
     elif transport == "files":
-        meets = meetings.FileMeetings(root, shards, hot, points, VOCAB)
+        meets = hot_rows.FileMeetings(root, shards, hot, points, VOCAB)
     go.wait()
     started, cpu = time.perf_counter(), time.process_time()
     with meets:

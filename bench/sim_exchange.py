@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import evaluate
 
-from w2v_spark import blocks, objectives
-from w2v_spark.blocks import ModelShape
-from w2v_spark.training import learning_rate
+from w2v_spark.train import blocks, objectives
+from w2v_spark.train.blocks import ModelShape
+from w2v_spark.train.rounds import learning_rate
 
 CHUNK = 65_536  # rows per kernel call, about a row group, as the job's tasks stream them
 

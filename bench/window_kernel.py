@@ -24,7 +24,7 @@ from collections import Counter
 import numpy as np
 
 from w2v_spark import kernels
-from w2v_spark.vocabulary import keep_probabilities, noise_distribution
+from w2v_spark.text.vocabulary import keep_probabilities, noise_distribution
 
 WINDOW, K, D = 5, 5, 100
 

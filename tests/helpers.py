@@ -19,7 +19,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from w2v_spark.config import TrainConfig
-from w2v_spark.pipeline import read_corpus, run
+from w2v_spark.job.run import read_corpus, run
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample" / "linuxdoc-sample.txt.gz"
@@ -37,7 +37,7 @@ def w2v(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> su
 
 def max_diff(a: Path, b: Path) -> float:
     """Largest absolute difference between the vectors of two runs (same words required)."""
-    from w2v_spark.export import read_vectors
+    from w2v_spark.io.formats import read_vectors
 
     wa, va = read_vectors(str(a))
     wb, vb = read_vectors(str(b))
@@ -48,7 +48,7 @@ def max_diff(a: Path, b: Path) -> float:
 def assert_same_vectors(a: Path, b: Path) -> None:
     """Two runs' vectors are the same bit for bit (README, "Reproducible"): the same words, the
     same float32 bits in vectors/, and vectors.bin byte for byte where both runs wrote one."""
-    from w2v_spark.export import read_vectors
+    from w2v_spark.io.formats import read_vectors
 
     wa, va = read_vectors(str(a))
     wb, vb = read_vectors(str(b))
@@ -191,7 +191,7 @@ def lease_held_elsewhere(output: str, env: dict[str, str], setup: str = "") -> I
     """Another process holding the output's lease (``outputs.lease``) until the block ends, when
     it is killed; yields its pid. ``setup`` runs in it first (Python statements)."""
     code = (
-        f"import time\nfrom w2v_spark import outputs\n{setup}\n"
+        f"import time\nfrom w2v_spark.job import outputs\n{setup}\n"
         f"with outputs.lease({output!r}):\n    print('held', flush=True); time.sleep(600)\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)

@@ -46,7 +46,7 @@ def test_one_daily_spark_submit_task_that_retries(dag):
 
 
 def test_arguments_render_to_a_run_date_output_that_resumes(dag):
-    from w2v_spark.cli import build_parser  # imports no Spark, numpy or numba
+    from w2v_spark.cli.main import build_parser
 
     task = dag.get_task("train")
     variables = {"w2v_input": "hdfs:///corpora/news/*.txt.gz", "w2v_output": "hdfs:///w2v/news",

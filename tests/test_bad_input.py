@@ -153,7 +153,7 @@ def test_read_only_file_system_is_refused(tmp_path):
 
 def test_checkpoints_load_without_unpickling(tmp_path):
     """A model file holding pickled objects is refused, not executed."""
-    from w2v_spark import storage
+    from w2v_spark.runtime import storage
 
     evil = tmp_path / "model.npy"
     with open(evil, "wb") as fh:
@@ -247,7 +247,7 @@ def test_sparks_permission_error_names_the_input_it_could_not_read(unprivileged)
     script = (
         "import sys\n"
         "from pyspark.sql import SparkSession\n"
-        "from w2v_spark.cli import describe_failure\n"
+        "from w2v_spark.cli.main import describe_failure\n"
         "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
         "spark.sparkContext.setLogLevel('FATAL')\n"
         "inputs = [('--input', sys.argv[1])]\n"

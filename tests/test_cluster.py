@@ -146,7 +146,7 @@ def test_local_cluster_gives_the_same_vectors_as_local_mode(small_corpus, refere
 
 
 def test_the_entry_point_in_the_repository_is_the_packaged_one():
-    from w2v_spark.package import ENTRY_POINT
+    from w2v_spark.cli.package import ENTRY_POINT
 
     assert (Path(__file__).resolve().parent.parent / "jobs" / "train.py").read_text() == ENTRY_POINT
 

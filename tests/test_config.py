@@ -3,7 +3,7 @@ import tomllib
 import pytest
 
 from tests.helpers import REPO
-from w2v_spark.cli import build_parser
+from w2v_spark.cli.main import build_parser
 from w2v_spark.config import DEFAULTS, FIELDS, TrainConfig, load_toml, resolve
 from w2v_spark.errors import ConfigError
 
@@ -45,7 +45,7 @@ def test_cli_flags_parse_into_config_values():
     ns = build_parser().parse_args(
         ["train", "--input", "a", "b", "--output", "o", "--vector-size", "50", "--sample", "0", "--no-lowercase"]
     )
-    from w2v_spark.cli import _flag_values
+    from w2v_spark.cli.main import _flag_values
 
     cfg = resolve({}, _flag_values(ns))
     assert cfg.input == ("a", "b") and cfg.vector_size == 50 and cfg.sample == 0.0 and cfg.lowercase is False

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from tests.helpers import REPO
-from w2v_spark.cli import build_parser
+from w2v_spark.cli.main import build_parser
 
 yaml = pytest.importorskip("yaml")
 

@@ -19,7 +19,7 @@ from pyspark.ml.linalg import Vectors
 from tests.helpers import ENV, REPO
 from w2v_spark import Tokenizer, Word2Vec, Word2VecModel
 from w2v_spark.errors import ConfigError, DataError
-from w2v_spark.export import read_vectors
+from w2v_spark.io.formats import read_vectors
 
 SCRIPT = REPO / "tests" / "scripts" / "ml_pipeline.py"
 MLLIB_IMPORT = "from pyspark.ml.feature import Word2Vec  # the line the test replaces"
@@ -213,7 +213,7 @@ def test_pipeline_with_our_tokenizer_saves_and_loads(spark, tmp_path):
 def test_every_model_setting_of_the_cli_is_a_param():
     """The CLI's settings are run options, the Tokenizer's, or Word2Vec's Params: none is lost."""
     from w2v_spark.config import FIELDS, RUN_OPTIONS, TOKENIZER_FIELDS
-    from w2v_spark.ml_params import PARAM_FIELDS
+    from w2v_spark.ml.params import PARAM_FIELDS
 
     model_fields = set(FIELDS) - RUN_OPTIONS - TOKENIZER_FIELDS
     assert model_fields == set(PARAM_FIELDS.values()) - RUN_OPTIONS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2v_spark import evaluation
+from w2v_spark.io import evaluation
 
 gensim_utils = pytest.importorskip("gensim.test.utils")
 from gensim.models import KeyedVectors  # noqa: E402
@@ -122,7 +122,7 @@ def test_nearest_finds_planted_neighbours_and_rejects_unknown_words():
 
 
 def test_pca_recovers_a_planted_plane():
-    from w2v_spark.plots import pca_2d
+    from w2v_spark.cli.plots import pca_2d
 
     rng = np.random.default_rng(3)
     plane = rng.normal(size=(200, 2)) * [10.0, 3.0]  # two strong directions

@@ -10,11 +10,12 @@ import pytest
 from pyspark.sql import SparkSession
 
 from tests.helpers import planted_run, topic_purity, w2v
-from w2v_spark import blocks, exchange, storage, tasks, training
-from w2v_spark.blocks import ModelShape
-from w2v_spark.corpus import part_name
 from w2v_spark.errors import TrainingError
-from w2v_spark.export import read_vectors
+from w2v_spark.io.formats import read_vectors
+from w2v_spark.runtime import storage, tasks
+from w2v_spark.text.corpus import part_name
+from w2v_spark.train import blocks, exchange, rounds
+from w2v_spark.train.blocks import ModelShape
 
 
 def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus, tmp_path):
@@ -30,7 +31,7 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
     assert metrics["config"]["hogwild"] is True and metrics["epochs"][0]["models_averaged"] == 1
     words, vectors = read_vectors(str(out))
     config = metrics["config"]
-    schedule = training.Schedule(config["alpha"], config["min_alpha"], epochs=1, objective=config["objective"])
+    schedule = rounds.Schedule(config["alpha"], config["min_alpha"], epochs=1, objective=config["objective"])
     tuples = [str(out / "tuples" / "epoch=1" / part_name(p)) for p in (0, 1)]
     total = sum(storage.num_rows(t) for t in tuples)
     diffs = []
@@ -39,7 +40,7 @@ def test_on_one_core_hogwild_is_one_model_trained_over_every_shard(small_corpus,
         # one learning-rate decay over the epoch's rows of both shards, as one shard would have
         clock = exchange.SharedClock(np.zeros(1, np.int64), str(tmp_path), 0, total, 1)
         for p in order:
-            training.train_shard(tuples[p], emb, theta, 1, schedule, shard=p, clock=clock)
+            rounds.train_shard(tuples[p], emb, theta, 1, schedule, shard=p, clock=clock)
         assert int(clock.counter[0]) == total
         diffs.append(float(np.max(np.abs(emb - vectors))))
     assert min(diffs) <= 1e-5, diffs

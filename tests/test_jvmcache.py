@@ -9,7 +9,7 @@ import pytest
 from pyspark import SparkContext
 
 from tests.helpers import ENV, SMALL, assert_same_vectors, w2v
-from w2v_spark import jvmcache
+from w2v_spark.runtime import jvmcache
 
 
 @pytest.fixture

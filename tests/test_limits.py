@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ENV, SMALL, max_diff, w2v
-from w2v_spark import limits, tasks
+from w2v_spark.runtime import limits, tasks
 
 TWO_CPUS = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
 
@@ -34,7 +34,7 @@ def _one_cpu() -> None:
 @pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs to pin a process to one")
 def test_local_star_counts_the_cpus_this_process_may_use_not_the_machines():
     code = (
-        "from w2v_spark.pipeline import local_slots; from w2v_spark.session import effective_master; "
+        "from w2v_spark.job.run import local_slots; from w2v_spark.runtime.session import effective_master; "
         "print(local_slots('local[*]'), local_slots('local'), local_slots('local[3]'), effective_master('', ''), "
         "effective_master('local[*,4]', ''))"
     )
@@ -232,11 +232,11 @@ def _in_small_shm(size: str, command: str, *args: str, timeout: int = 600) -> su
 
 
 BOARD = """
-from w2v_spark import meetings
-hot = meetings.HotSync(rows=1024, per_epoch=16)
+from w2v_spark.train import hot_rows
+hot = hot_rows.HotSync(rows=1024, per_epoch=16)
 try:
-    board = meetings.SharedBoard("/dev/shm/w2v-spark-t/round", 2, hot, list(range(1, 16)), 5000, 100)
-except meetings.BoardFullError as e:
+    board = hot_rows.SharedBoard("/dev/shm/w2v-spark-t/round", 2, hot, list(range(1, 16)), 5000, 100)
+except hot_rows.BoardFullError as e:
     print(e)
     raise SystemExit(3)
 board.board[:] = 1.0  # every page of the board

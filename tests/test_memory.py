@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from w2v_spark.memory import WORKER_BASE, check_model_fits, model_bytes, parse_size
+from w2v_spark.runtime.memory import WORKER_BASE, check_model_fits, model_bytes, parse_size
 
 GIB = 1 << 30
 
@@ -76,6 +76,6 @@ def test_a_process_peak_is_its_own_not_its_parents():
     import numpy as np
 
     parent = np.ones(400 * (1 << 20), dtype=np.uint8)  # 400 MiB resident in this process
-    child = "from w2v_spark import memory; print(memory.peak_rss_mb())"
+    child = "from w2v_spark.runtime import memory; print(memory.peak_rss_mb())"
     r = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
     assert parent.sum() > 0 and float(r.stdout) < 200, r.stdout

@@ -113,7 +113,7 @@ def test_killed_on_an_object_store_and_resumed_gives_the_same_vectors(s3, small_
 
 def _seal(staging: str, files: dict[str, bytes]) -> str:
     """A staging directory holding ``files``, sealed with their manifest; returns its URI."""
-    from w2v_spark import outputs
+    from w2v_spark.job import outputs
 
     for name, data in files.items():
         _put(f"{staging}/{name}", data)
@@ -126,10 +126,10 @@ def test_publishing_file_by_file_replaces_an_old_run_and_finishes_after_a_failur
     """No directory is renamed: the old run's _SUCCESS goes first, then its files; the new files
     move one by one, _SUCCESS last. A publish that fails half-way is finished by --resume (and
     only by it: starting over would strand the files already moved)."""
-    from w2v_spark import outputs
     from w2v_spark.config import TrainConfig
     from w2v_spark.errors import ConfigError, TrainingError
-    from w2v_spark.pipeline import preflight
+    from w2v_spark.job import outputs
+    from w2v_spark.job.run import preflight
 
     out = f"s3://{BUCKET}/pub"
     old = {"vectors/part-00000.parquet": b"old0", "vectors/part-00001.parquet": b"old1", "metrics.json": b"{}"}
@@ -156,7 +156,8 @@ def test_publishing_file_by_file_replaces_an_old_run_and_finishes_after_a_failur
 def test_checkpoints_on_an_object_store_are_checked_and_fall_back(s3):
     import numpy as np
 
-    from w2v_spark import blocks, checkpoints
+    from w2v_spark.job import checkpoints
+    from w2v_spark.train import blocks
 
     staging = f"s3://{BUCKET}/ckpt.inprogress"
     for epoch in (1, 2):
@@ -173,8 +174,8 @@ def test_checkpoints_on_an_object_store_are_checked_and_fall_back(s3):
 
 
 def test_the_lease_object_refuses_a_live_run_and_expires(s3, monkeypatch):
-    from w2v_spark import outputs
     from w2v_spark.errors import ConfigError
+    from w2v_spark.job import outputs
 
     monkeypatch.setattr(outputs, "SETTLE_SECONDS", 0.1)
     out = f"s3://{BUCKET}/leased"

@@ -75,7 +75,7 @@ def test_a_staging_directory_it_did_not_write_is_never_touched(tmp_path):
 
 
 def test_overwrite_replaces_a_finished_run_only_if_nothing_else_is_in_it(reference, tmp_path):
-    from w2v_spark import outputs
+    from w2v_spark.job import outputs
 
     out = tmp_path / "out"
     shutil.copytree(reference, out)
@@ -133,20 +133,22 @@ def test_a_killed_runs_lock_does_not_block_the_next_run(small_corpus, reference,
 def test_temporary_files_are_hidden_from_readers_and_never_published(reference, tmp_path, spark):
     """A writer killed mid-write leaves its temporary file: Spark, pyarrow and the vector readers
     skip it, and sealing a run removes it instead of listing it."""
-    from w2v_spark import export, outputs, storage
+    from w2v_spark.io import formats
+    from w2v_spark.job import outputs
+    from w2v_spark.runtime import storage
 
     run = tmp_path / "run"
     shutil.copytree(reference, run)
     target = run / "vectors" / "part-00001.parquet"
     code = (
-        "import os, sys\nfrom w2v_spark import storage\n"
+        "import os, sys\nfrom w2v_spark.runtime import storage\n"
         f"with storage.atomic_output({str(target)!r}) as fh:\n"
         "    fh.write(b'PAR1 half a file'); fh.flush(); os._exit(9)\n"
     )
     assert subprocess.run([sys.executable, "-c", code], env=ENV, check=False).returncode == 9
     (left,) = [p for p in (run / "vectors").iterdir() if p.name != "part-00000.parquet"]
     assert left.name.startswith(".part-00001.parquet.tmp-") and storage.is_temporary(left.name)
-    words, vectors = export.load_vectors(str(run))
+    words, vectors = formats.load_vectors(str(run))
     assert len(words) == len(vectors) == pq.read_table(reference / "vectors").num_rows
     assert spark.read.parquet(str(run / "vectors")).count() == len(words)
     manifest = outputs.seal(str(run), "test", [str(run / "vectors")])
@@ -155,8 +157,8 @@ def test_temporary_files_are_hidden_from_readers_and_never_published(reference, 
 
 def test_the_lock_of_a_live_holder_is_refused_and_freed_when_it_dies(tmp_path):
     """The flock underneath: held by another process, refused naming it; free once it is killed."""
-    from w2v_spark import outputs
     from w2v_spark.errors import ConfigError
+    from w2v_spark.job import outputs
 
     out = tmp_path / "out"
     with lease_held_elsewhere(str(out), ENV) as pid:  # noqa: SIM117 - the refusal names its pid

@@ -19,8 +19,10 @@ import pytest
 from pyspark import SparkContext
 
 from tests.helpers import ENV, REPO
-from w2v_spark import Word2Vec, jvmcache, kernels, meetings
+from w2v_spark import Word2Vec, kernels
 from w2v_spark.private import private_dir
+from w2v_spark.runtime import jvmcache
+from w2v_spark.train import hot_rows
 
 ROOT = os.getuid() == 0
 OTHER_UID = 65534  # "nobody"
@@ -147,14 +149,14 @@ needs_shm = pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm")
 @needs_shm
 def test_the_meeting_directory_is_private_and_locked_while_the_run_holds_it():
     run = uuid.uuid4().hex
-    root = meetings.shared_memory_root(run, 1 << 10)
+    root = hot_rows.shared_memory_root(run, 1 << 10)
     try:
         assert root == f"/dev/shm/w2v-spark-{run}"
         assert _mode(Path(root)) == 0o700 and _mode(Path(root + ".lock")) == 0o600
-        meetings.remove_abandoned()  # its own run's, alive: kept
+        hot_rows.remove_abandoned()  # its own run's, alive: kept
         assert os.path.isdir(root)
     finally:
-        meetings.release(root)
+        hot_rows.release(root)
     assert not os.path.exists(root) and not os.path.exists(root + ".lock")
 
 
@@ -165,8 +167,8 @@ def test_a_name_in_dev_shm_with_a_huge_pid_breaks_no_run():
     odd = SHM / f"w2v-spark-99999999999-{uuid.uuid4().hex}"
     odd.mkdir()
     try:
-        root = meetings.shared_memory_root(uuid.uuid4().hex, 1 << 10)
-        meetings.release(root)
+        root = hot_rows.shared_memory_root(uuid.uuid4().hex, 1 << 10)
+        hot_rows.release(root)
         assert root and odd.is_dir()  # not a lock file's name: not this cleanup's to judge
     finally:
         odd.rmdir()
@@ -174,8 +176,8 @@ def test_a_name_in_dev_shm_with_a_huge_pid_breaks_no_run():
 
 HOLDER = """
 import sys
-from w2v_spark import meetings
-print(meetings.shared_memory_root(sys.argv[1], 1 << 10), flush=True)
+from w2v_spark.train import hot_rows
+print(hot_rows.shared_memory_root(sys.argv[1], 1 << 10), flush=True)
 sys.stdin.read()
 import os; os._exit(0)  # ends like a killed driver: no release, the directory left behind
 """
@@ -201,11 +203,11 @@ def test_a_live_runs_board_is_kept_whatever_its_pid_namespace_and_an_ended_ones_
     try:
         assert root.startswith("/dev/shm/w2v-spark-") and run in root
         os.makedirs(os.path.join(root, "epoch=1-sync=0"), exist_ok=True)  # a round's files
-        meetings.remove_abandoned()
+        hot_rows.remove_abandoned()
         assert os.path.isdir(root)
         holder.stdin.close()
         assert holder.wait(timeout=60) == 0
-        meetings.remove_abandoned()
+        hot_rows.remove_abandoned()
         assert not os.path.exists(root) and not os.path.exists(root + ".lock")
     finally:
         holder.kill()
@@ -224,7 +226,7 @@ def test_another_users_abandoned_board_is_left_alone():
     try:
         for path in (root, lock):
             os.chown(path, OTHER_UID, OTHER_UID)
-        meetings.remove_abandoned()
+        hot_rows.remove_abandoned()
         assert root.is_dir() and lock.exists()
     finally:
         shutil.rmtree(root, ignore_errors=True)

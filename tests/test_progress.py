@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 
 from tests.helpers import SMALL, w2v
-from w2v_spark import progress
+from w2v_spark.runtime import progress
 
 LINE = re.compile(
     r"^(\S+ \S+) INFO w2v_spark: EPOCH (\d+) - PROGRESS: at (\d+\.\d)% of (?:pairs|windows), [\d,]+ words/s, ETA \S+$"

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers import TOPICS, WORDS_PER_TOPIC, planted_corpus, planted_run, topic_purity
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import DataError
-from w2v_spark.pipeline import read_corpus, run
+from w2v_spark.job.run import read_corpus, run
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_full_softmax_objective_learns_the_topics(spark, tmp_path):
 
 
 def test_full_softmax_refuses_a_large_vocabulary(spark, tmp_path, monkeypatch):
-    from w2v_spark import objectives
+    from w2v_spark.train import objectives
 
     monkeypatch.setattr(objectives.Softmax, "max_vocab", 50)
     with pytest.raises(DataError, match="the softmax objective is limited to 50 words and the vocabulary has 100"):

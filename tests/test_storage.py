@@ -2,7 +2,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import storage
+from w2v_spark.runtime import storage
 
 
 def test_iter_row_groups_yields_each_group_in_order(tmp_path):

@@ -4,7 +4,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from w2v_spark.config import DEFAULT_TOKEN_PATTERN
-from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
+from w2v_spark.text.tokens import check_token_pattern, read_lines, tokenize
 
 
 def _tokens(spark, lines, **kw):

@@ -8,11 +8,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from w2v_spark import blocks, checkpoints, exchange, meetings, storage, tasks, training
-from w2v_spark.blocks import ModelShape
-from w2v_spark.corpus import part_name
 from w2v_spark.errors import ConfigError
-from w2v_spark.objectives import get as get_objective
+from w2v_spark.job import checkpoints
+from w2v_spark.runtime import storage, tasks
+from w2v_spark.text.corpus import part_name
+from w2v_spark.train import blocks, exchange, hot_rows, rounds
+from w2v_spark.train.blocks import ModelShape
+from w2v_spark.train.objectives import get as get_objective
 
 
 def _write_model(model_dir, shape, emb, theta):
@@ -38,9 +40,9 @@ def test_init_follows_word2vec_and_the_seed_whatever_the_blocks():
 
 
 def test_learning_rate_decays_linearly_over_the_run():
-    assert training.learning_rate(0.025, 0.0001, 0.0) == 0.025
-    assert training.learning_rate(0.025, 0.0001, 1.0) == pytest.approx(0.0001)
-    assert training.learning_rate(0.025, 0.0001, 0.5) == pytest.approx((0.025 + 0.0001) / 2)
+    assert rounds.learning_rate(0.025, 0.0001, 0.0) == 0.025
+    assert rounds.learning_rate(0.025, 0.0001, 1.0) == pytest.approx(0.0001)
+    assert rounds.learning_rate(0.025, 0.0001, 0.5) == pytest.approx((0.025 + 0.0001) / 2)
 
 
 def test_average_is_the_plain_mean_over_all_shards_block_by_block(tmp_path):
@@ -93,8 +95,8 @@ def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
     path = _tuples_file(tmp_path / "part-00000.parquet", [0, 0], [1, 1], [2, 2])
     emb = np.ones((3, 1), np.float32)
     out = np.zeros((3, 1), np.float32)
-    schedule = training.Schedule(alpha=1.0, min_alpha=0.0, epochs=2)
-    stats = training.train_shard(path, emb, out, epoch=2, schedule=schedule)  # trains (emb, out) in place
+    schedule = rounds.Schedule(alpha=1.0, min_alpha=0.0, epochs=2)
+    stats = rounds.train_shard(path, emb, out, epoch=2, schedule=schedule)  # trains (emb, out) in place
     # Row 1 at progress (2 - 1 + 0/2) / 2 = 0.5: lr = 0.5, x = 0, so out[1] += (1 - 0.5) * 0.5 * emb[0] = 0.25.
     # Row 2 at progress 0.75: lr = 0.25, x = 0.25, so out[1] += (1 - sigmoid(0.25)) * 0.25.
     expected_out1 = 0.25 + (1 - 1 / (1 + np.exp(-0.25))) * 0.25
@@ -102,7 +104,7 @@ def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
     assert stats.examples == 2 and stats.loss > 0
     # lr_scale multiplies every step: the first update doubles
     doubled = np.zeros((3, 1), np.float32)
-    training.train_shard(path, np.ones((3, 1), np.float32), doubled, 2, training.Schedule(1.0, 0.0, 2, lr_scale=2.0))
+    rounds.train_shard(path, np.ones((3, 1), np.float32), doubled, 2, rounds.Schedule(1.0, 0.0, 2, lr_scale=2.0))
     assert doubled[1, 0] > 1.5 * out[1, 0]
 
 
@@ -112,14 +114,14 @@ def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
     path = _tuples_file(tmp_path / "t.parquet", rng.integers(0, 4, n), rng.integers(4, 8, n), rng.integers(8, 12, n))
     emb = ((rng.random((12, 3)) - 0.5) / 3).astype(np.float32)
     out = np.zeros((12, 3), np.float32)
-    schedule = training.Schedule(0.1, 0.01, 1)
+    schedule = rounds.Schedule(0.1, 0.01, 1)
     whole_emb, whole_out = emb.copy(), out.copy()
-    training.train_shard(path, whole_emb, whole_out, 1, schedule)
+    rounds.train_shard(path, whole_emb, whole_out, 1, schedule)
     # the same rows in three rounds, each starting where the last ended, give the same parameters
     e, o = emb.copy(), out.copy()
     sizes = []
     for sync in range(3):
-        sizes.append(training.train_shard(path, e, o, 1, schedule, sync=sync, syncs=3).examples)
+        sizes.append(rounds.train_shard(path, e, o, 1, schedule, sync=sync, syncs=3).examples)
     assert sizes == [3, 3, 4]
     np.testing.assert_allclose(e, whole_emb, atol=1e-6)
     np.testing.assert_allclose(o, whole_out, atol=1e-6)
@@ -132,25 +134,25 @@ def test_block_rows_bound_the_memory_of_streamed_matrices():
 
 
 def test_shard_learning_rate_multiple():
-    assert training.shard_lr_scale(1) == 1.0  # one shard trains exactly as one machine
-    assert training.shard_lr_scale(8) == pytest.approx(8 ** (5 / 6))  # between the mean's 1 and the sum's 8
-    assert 1.7 < training.shard_lr_scale(2) < 1.8
+    assert rounds.shard_lr_scale(1) == 1.0  # one shard trains exactly as one machine
+    assert rounds.shard_lr_scale(8) == pytest.approx(8 ** (5 / 6))  # between the mean's 1 and the sum's 8
+    assert 1.7 < rounds.shard_lr_scale(2) < 1.8
     # beyond 16 models a copy's step stops growing (larger multiples diverged)
-    assert training.shard_lr_scale(32) == training.shard_lr_scale(16) == pytest.approx(16 ** (5 / 6))
+    assert rounds.shard_lr_scale(32) == rounds.shard_lr_scale(16) == pytest.approx(16 ** (5 / 6))
 
 
 def test_averaged_shards_train_more_passes_up_to_one_models_movement():
     """P averaged copies move a row P^(-1/6) as far per pass as one model: the passes make up
     for it, rounded down, and stop growing beyond 4 models."""
-    assert [training.passes(5, p) for p in (1, 2, 4, 8, 16, 32)] == [5, 5, 6, 6, 6, 6]
-    assert [training.passes(e, 16) for e in (1, 4, 6, 10)] == [1, 5, 7, 12]
+    assert [rounds.passes(5, p) for p in (1, 2, 4, 8, 16, 32)] == [5, 5, 6, 6, 6, 6]
+    assert [rounds.passes(e, 16) for e in (1, 4, 6, 10)] == [1, 5, 7, 12]
     for p in (2, 4, 8, 16):  # never more than one model's total movement
-        assert training.passes(5, p) * p ** (-1 / 6) <= 5
+        assert rounds.passes(5, p) * p ** (-1 / 6) <= 5
 
 
 def test_passes_follow_the_models_known_before_training():
     from w2v_spark.config import TrainConfig
-    from w2v_spark.pipeline import run_passes
+    from w2v_spark.job.run import run_passes
 
     base = TrainConfig(input=("x",), output="o", partitions=16)
     assert run_passes(base) == 6
@@ -206,12 +208,12 @@ def test_an_unknown_exchange_strategy_is_refused_with_the_known_ones():
 def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2, hot=None, **placement):
     """One epoch of two shards; ``placement`` may give EpochPlan's ``tasks`` and ``meet_root``."""
     work = str(tmp_path / name)
-    training.init_model(spark, storage.join(work, "model-init"), shape, seed=3)
+    rounds.init_model(spark, storage.join(work, "model-init"), shape, seed=3)
     rows = tuple(storage.num_rows(str(tuples_dir / part_name(p))) for p in (0, 1))
-    plan = training.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, 0, hot, **placement)
-    schedule = training.Schedule(0.05, 0.001, 1, lr_scale=training.shard_lr_scale(2))
+    plan = rounds.EpochPlan(work, str(tuples_dir), shape, 1, syncs, "run", rows, 2, 100, 0, hot, **placement)
+    schedule = rounds.Schedule(0.05, 0.001, 1, lr_scale=rounds.shard_lr_scale(2))
     strategy = exchange.get(exchange_name) if isinstance(exchange_name, str) else exchange_name
-    return training.train_epoch(spark, strategy, plan, storage.join(work, "model-init"), schedule)
+    return rounds.train_epoch(spark, strategy, plan, storage.join(work, "model-init"), schedule)
 
 
 def _two_random_shards(tmp_path, seed, rows):
@@ -240,9 +242,9 @@ def test_an_epoch_on_spark_gives_the_same_model_whatever_the_block_size(spark, t
 
 
 def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
-    from w2v_spark.export import read_vectors
-    from w2v_spark.pipeline import export_vectors, layout
-    from w2v_spark.vocabulary import Vocabulary
+    from w2v_spark.io.formats import read_vectors
+    from w2v_spark.job.run import export_vectors, layout
+    from w2v_spark.text.vocabulary import Vocabulary
 
     shape = ModelShape(11, 3, block_rows=4)
     emb = np.arange(33, dtype=np.float32).reshape(11, 3) / 7
@@ -260,24 +262,24 @@ def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
 
 
 def test_hot_row_meetings_fall_strictly_inside_rounds_and_each_once():
-    hot = meetings.HotSync(rows=10, per_epoch=16)
+    hot = hot_rows.HotSync(rows=10, per_epoch=16)
     for syncs in (1, 2, 3, 5, 16, 20):
-        rounds = [hot.points(sync, syncs) for sync in range(syncs)]
-        met = [j for r in rounds for j in r]
+        points = [hot.points(sync, syncs) for sync in range(syncs)]
+        met = [j for r in points for j in r]
         assert met == sorted(set(met))  # in order, none twice
         # every meeting that does not coincide with a round's end (where all rows are averaged anyway)
         assert set(met) == {j for j in range(1, 16) if (j * syncs) % 16}
-    assert training.shard_cuts(100, 0, 1, hot)[:3] == [0, 6, 12] and training.shard_cuts(100, 0, 1, hot)[-1] == 100
-    assert training.shard_cuts(7, 1, 2, None) == [3, 7]
+    assert rounds.shard_cuts(100, 0, 1, hot)[:3] == [0, 6, 12] and rounds.shard_cuts(100, 0, 1, hot)[-1] == 100
+    assert rounds.shard_cuts(7, 1, 2, None) == [3, 7]
 
 
 def test_unset_meetings_per_epoch_grow_with_the_corpus_in_steps_of_16():
     # The two corpora the rule was measured on (1.44M and 4.60M in-vocabulary tokens) and the extremes.
-    assert meetings.meetings_per_epoch(0) == meetings.meetings_per_epoch(1_441_634) == 16
-    assert meetings.meetings_per_epoch(4_601_023) == 48
-    counts = [meetings.meetings_per_epoch(t) for t in range(0, 100_000_000, 250_000)]
+    assert hot_rows.meetings_per_epoch(0) == hot_rows.meetings_per_epoch(1_441_634) == 16
+    assert hot_rows.meetings_per_epoch(4_601_023) == 48
+    counts = [hot_rows.meetings_per_epoch(t) for t in range(0, 100_000_000, 250_000)]
     assert counts == sorted(counts) and all(m % 16 == 0 and m >= 16 for m in counts)
-    assert 900 <= meetings.meetings_per_epoch(100_000_000) <= 1100  # about one per 100,000 tokens
+    assert 900 <= hot_rows.meetings_per_epoch(100_000_000) <= 1100  # about one per 100,000 tokens
 
 
 def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_path):
@@ -291,7 +293,7 @@ def test_a_hot_row_meeting_gives_every_copy_the_mean_of_the_hot_rows(spark, tmp_
 
     def work(task):
         copies = {s: copy(s) for s in range(task, shards, 2)}
-        meetings.average_hot_rows(str(tmp_path / "round"), shards, rows, 1, copies)
+        hot_rows.average_hot_rows(str(tmp_path / "round"), shards, rows, 1, copies)
         return {str(s): [e.tolist(), t.tolist()] for s, (e, t) in copies.items()}
 
     results = tasks.run_tasks(spark, 2, work, barrier=True)
@@ -314,7 +316,7 @@ def test_a_meeting_deletes_the_previous_meetings_files_once_all_have_written_the
         copies = {task: (np.full((4, 2), task, np.float32), np.full((4, 2), task, np.float32))}
         own_after = []
         for meeting, previous in ((1, 0), (2, 1), (5, 2)):
-            meetings.average_hot_rows(meet_dir, 2, 2, meeting, copies, previous)
+            hot_rows.average_hot_rows(meet_dir, 2, 2, meeting, copies, previous)
             own_after.append(sorted(n[:9] for n in os.listdir(meet_dir) if n.endswith(f"-{task:05d}.bin")))
         return {"own": own_after, "emb": copies[task][0].tolist()}
 
@@ -330,7 +332,7 @@ def test_meetings_on_a_shared_memory_board_give_the_bits_of_meetings_through_fil
     """Three shards in a barrier stage of two tasks meet four times, with 2, 4, 2 and 5 (all) rows:
     on the board in /dev/shm and through files every copy ends with the same bits, the mean of
     the three copies' rows, and the rows no meeting covered untouched."""
-    shards, hot = 3, meetings.HotSync(rows=2, per_epoch=5)
+    shards, hot = 3, hot_rows.HotSync(rows=2, per_epoch=5)
     points = hot.points(0, 1)
     board_dir = f"/dev/shm/w2v-spark-{os.getpid()}-test-{tmp_path.name}"
 
@@ -341,7 +343,7 @@ def test_meetings_on_a_shared_memory_board_give_the_bits_of_meetings_through_fil
     def work(meet_dir):
         def task(t):
             copies = {s: copy(s) for s in range(t, shards, 2)}
-            with meetings.open_meetings(meet_dir, shards, hot, points, 5, 4) as meets:
+            with hot_rows.open_meetings(meet_dir, shards, hot, points, 5, 4) as meets:
                 kind = type(meets).__name__
                 for j in points:
                     meets.meet(j, copies)
@@ -374,10 +376,10 @@ def test_an_error_at_a_meeting_on_the_board_is_raised_as_itself(tmp_path):
     """Closing the board while the error's traceback still holds views of it must not replace
     the error with the map's own complaint."""
     board_dir = f"/dev/shm/w2v-spark-{os.getpid()}-test-{tmp_path.name}"
-    hot = meetings.HotSync(rows=2, per_epoch=2)
+    hot = hot_rows.HotSync(rows=2, per_epoch=2)
     wrong = np.zeros((2, 3), np.float32)  # rows of width 3 where the board holds width 4
     try:
-        with pytest.raises(ValueError), meetings.open_meetings(board_dir, 1, hot, [1], 5, 4) as meets:
+        with pytest.raises(ValueError), hot_rows.open_meetings(board_dir, 1, hot, [1], 5, 4) as meets:
             meets.meet(1, {0: (wrong, wrong)})
     finally:
         shutil.rmtree(board_dir, ignore_errors=True)
@@ -387,17 +389,17 @@ def test_a_retried_round_refuses_the_meeting_directory_of_an_earlier_attempt(tmp
     """Should Spark ever retry a round's barrier stage, the attempt fails at the first task that
     finds an earlier attempt's mark (the driver reruns rounds in fresh directories)."""
     meet_dir = str(tmp_path / "meet")
-    meetings.claim(meet_dir, 0)
-    meetings.claim(meet_dir, 1)
-    with pytest.raises(meetings.RoundRetried, match="earlier attempt"):
-        meetings.claim(meet_dir, 1)
+    hot_rows.claim(meet_dir, 0)
+    hot_rows.claim(meet_dir, 1)
+    with pytest.raises(hot_rows.RoundRetried, match="earlier attempt"):
+        hot_rows.claim(meet_dir, 1)
 
 
 def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result(spark, tmp_path):
     """Spark does not retry a failed barrier stage that returns results: the driver runs the
     round again, in a fresh meeting directory, and the model is the one of a run without faults."""
     tuples_dir = _two_random_shards(tmp_path, seed=5, rows=400)
-    shape, hot = ModelShape(20, 8), meetings.HotSync(rows=5, per_epoch=8)
+    shape, hot = ModelShape(20, 8), hot_rows.HotSync(rows=5, per_epoch=8)
     failed = str(tmp_path / "failed-once")
 
     class FailsOnce(exchange.Averaged):
@@ -428,7 +430,7 @@ def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result
 
 
 def test_a_failed_round_with_meetings_runs_again_as_often_as_spark_retries_a_task(spark):
-    from w2v_spark.pipeline import round_restarts
+    from w2v_spark.job.run import round_restarts
 
     assert round_restarts(spark, "local[2]") == round_restarts(spark, "local") == 0  # as Spark: no retries
     assert round_restarts(spark, "local[4,3]") == 2
@@ -441,7 +443,7 @@ def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tm
     change the model (so they ran)."""
     tuples_dir = _two_random_shards(tmp_path, seed=4, rows=800)
     shape = ModelShape(20, 8)
-    hot = meetings.HotSync(rows=5, per_epoch=8)
+    hot = hot_rows.HotSync(rows=5, per_epoch=8)
     two = _epoch(spark, tmp_path, shape, tuples_dir, "two", syncs=1, hot=hot, tasks=2)
     one = _epoch(spark, tmp_path, shape, tuples_dir, "one", syncs=1, hot=hot, tasks=1)
     elsewhere = _epoch(
@@ -462,15 +464,15 @@ def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tm
 
 
 def test_meeting_files_go_to_shared_memory_only_with_room_for_them():
-    hot = meetings.HotSync(rows=1024, per_epoch=48)
+    hot = hot_rows.HotSync(rows=1024, per_epoch=48)
     # the largest meeting of 16 shards of a 35,477 x 100 model: 32,768 rows of E and Θ, 17 times
     need = hot.meeting_bytes(16, 35_477, 100)
     assert need == 17 * 32_768 * 2 * 100 * 4
     assert hot.meeting_bytes(16, 5_000, 100) == 17 * 5_000 * 2 * 100 * 4  # at most the whole vocabulary
     run = f"r{os.getpid()}"
-    assert meetings.shared_memory_root(run, 1 << 60) == ""  # more than any machine has
-    small = meetings.shared_memory_root(run, 1 << 10)
-    meetings.release(small)
+    assert hot_rows.shared_memory_root(run, 1 << 60) == ""  # more than any machine has
+    small = hot_rows.shared_memory_root(run, 1 << 10)
+    hot_rows.release(small)
     assert small == (f"/dev/shm/w2v-spark-{run}" if os.path.isdir("/dev/shm") else "")
 
 
@@ -480,13 +482,13 @@ def test_a_killed_runs_meeting_files_are_deleted_by_the_next_run():
     import subprocess
     import sys
 
-    code = f"from w2v_spark import meetings; print(meetings.shared_memory_root('x{os.getpid()}', 1 << 10))"
+    code = f"from w2v_spark.train import hot_rows; print(hot_rows.shared_memory_root('x{os.getpid()}', 1 << 10))"
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     dead = killed.stdout.strip()
     os.makedirs(os.path.join(dead, "epoch=1-sync=0"), exist_ok=True)
     try:
-        alive = meetings.shared_memory_root(f"y{os.getpid()}", 1 << 10)
+        alive = hot_rows.shared_memory_root(f"y{os.getpid()}", 1 << 10)
         assert not os.path.exists(dead) and os.path.isdir(alive)
-        meetings.release(alive)
+        hot_rows.release(alive)
     finally:
         shutil.rmtree(dead, ignore_errors=True)

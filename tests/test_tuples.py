@@ -9,8 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 
-from w2v_spark import corpus, kernels, objectives, storage, tuples
-from w2v_spark.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
+from w2v_spark import kernels
+from w2v_spark.runtime import storage
+from w2v_spark.text import corpus
+from w2v_spark.text.vocabulary import build_vocabulary, keep_probabilities, noise_distribution
+from w2v_spark.train import objectives, tuples
 
 
 def _one_sentence(sentence, keep, prob, alias, window, negative, state):
@@ -236,8 +239,8 @@ def test_the_workers_warm_up_loads_the_kernels_a_shard_then_uses(name, tmp_path)
     the warm-up would then load nothing the first epoch uses."""
     import pyarrow as pa
 
-    from w2v_spark import training
-    from w2v_spark.schemas import CORPUS_ARROW_SCHEMA
+    from w2v_spark.text.schemas import CORPUS_ARROW_SCHEMA
+    from w2v_spark.train import rounds
 
     used: list[Any] = [kernels.generate_windows, kernels.shuffle_windows, kernels.sgd_window_step]
     if name == "negative_sampling":
@@ -254,5 +257,5 @@ def test_the_workers_warm_up_loads_the_kernels_a_shard_then_uses(name, tmp_path)
     out = str(tmp_path / "tuples.parquet")
     tuples.generate_shard(corpus_file, out, tuples.TupleParams(3, 2, 1, tables, name), 1, 0)
     emb, theta = np.zeros((60, 8), np.float32), np.zeros((60, 8), np.float32)
-    training.train_shard(out, emb, theta, 1, training.Schedule(0.025, 0.0001, 1, objective=name))
+    rounds.train_shard(out, emb, theta, 1, rounds.Schedule(0.025, 0.0001, 1, objective=name))
     assert [set(k.signatures) for k in used] == warmed  # the shard compiled nothing the warm-up did not load

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from chispa import assert_df_equality
 
-from w2v_spark.schemas import VOCAB_SCHEMA
-from w2v_spark.vocabulary import build_vocabulary, count_words, keep_probabilities, noise_distribution
+from w2v_spark.text.schemas import VOCAB_SCHEMA
+from w2v_spark.text.vocabulary import build_vocabulary, count_words, keep_probabilities, noise_distribution
 
 
 def _tokens(spark, sentences):

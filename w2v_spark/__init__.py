@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from w2v_spark.estimator import Word2Vec
-    from w2v_spark.model import Word2VecModel, Word2VecSummary
-    from w2v_spark.tokenizer import Tokenizer
+    from w2v_spark.ml.estimator import Word2Vec
+    from w2v_spark.ml.model import Word2VecModel, Word2VecSummary
+    from w2v_spark.ml.tokenizer import Tokenizer
 
 _API = {
-    "Word2Vec": "w2v_spark.estimator",
-    "Word2VecModel": "w2v_spark.model",
-    "Word2VecSummary": "w2v_spark.model",
-    "Tokenizer": "w2v_spark.tokenizer",
+    "Word2Vec": "w2v_spark.ml.estimator",
+    "Word2VecModel": "w2v_spark.ml.model",
+    "Word2VecSummary": "w2v_spark.ml.model",
+    "Tokenizer": "w2v_spark.ml.tokenizer",
 }
 __all__ = ["Tokenizer", "Word2Vec", "Word2VecModel", "Word2VecSummary", "__version__"]
 

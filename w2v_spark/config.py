@@ -249,7 +249,7 @@ def _check_types(c: TrainConfig) -> None:
 
 def _check_ranges(c: TrainConfig) -> None:
     """Values of the right kind are in range and agree with each other."""
-    from w2v_spark import objectives  # the registry imports the kernels: only when validating
+    from w2v_spark.train import objectives
 
     if c.objective not in objectives.REGISTRY:
         _fail("objective", "one of " + ", ".join(objectives.REGISTRY), c.objective)

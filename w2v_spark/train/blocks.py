@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from w2v_spark import kernels, storage
+from w2v_spark import kernels
+from w2v_spark.runtime import storage
 
 _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment: the generator's state after n draws is s0 + n * this
 

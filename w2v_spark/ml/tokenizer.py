@@ -17,8 +17,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from w2v_spark.config import DEFAULT_TOKEN_PATTERN, FIELDS
-from w2v_spark.ml_io import ReadWrite
-from w2v_spark.tokenize import check_token_pattern, token_array
+from w2v_spark.ml.persistence import ReadWrite
+from w2v_spark.text.tokens import check_token_pattern, token_array
 
 
 def _param(name: str, field: str, converter: Any) -> Param[Any]:

@@ -9,9 +9,9 @@ import warnings
 
 from pyspark.sql import SparkSession
 
-from w2v_spark import limits
 from w2v_spark.errors import ConfigError
-from w2v_spark.jvmcache import ClassArchive
+from w2v_spark.runtime import limits
+from w2v_spark.runtime.jvmcache import ClassArchive
 
 # Settings that suit this job everywhere; user settings ([spark] table, --conf) override them.
 DEFAULT_SPARK_CONF: dict[str, str] = {

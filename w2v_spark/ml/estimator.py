@@ -1,8 +1,8 @@
 """``Word2Vec``: a ``pyspark.ml`` Estimator that trains skip-gram with negative sampling.
 
 A drop-in for ``pyspark.ml.feature.Word2Vec``: the same parameter names and ``inputCol`` of
-``array<string>`` tokens, ``fit`` returns a :class:`~w2v_spark.model.Word2VecModel` with MLlib's
-methods. ``fit`` runs the CLI's core (pipeline.run) on the caller's session, classic or
+``array<string>`` tokens, ``fit`` returns a :class:`~w2v_spark.ml.model.Word2VecModel` with MLlib's
+methods. ``fit`` runs the CLI's core (``job.run.run``) on the caller's session, classic or
 Connect, with its working files in a temporary directory that is removed when it returns
 (README, "Python API").
 """
@@ -23,13 +23,16 @@ from pyspark.ml import Estimator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import ArrayType, StringType
 
-from w2v_spark import export, outputs, pipeline, storage, tasks
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import W2VError
-from w2v_spark.ml_io import ReadWrite
-from w2v_spark.ml_params import Word2VecParams, for_params
-from w2v_spark.model import Word2VecModel, Word2VecSummary
-from w2v_spark.tokenize import sentences
+from w2v_spark.io import formats
+from w2v_spark.job import outputs
+from w2v_spark.job.run import run
+from w2v_spark.ml.model import Word2VecModel, Word2VecSummary
+from w2v_spark.ml.params import Word2VecParams, for_params
+from w2v_spark.ml.persistence import ReadWrite
+from w2v_spark.runtime import storage, tasks
+from w2v_spark.text.tokens import sentences
 
 
 class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
@@ -161,10 +164,10 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
             cfg = self.train_config(output)
             tokens = sentences(dataset, self.getInputCol(), cfg.max_sentence_length)
             try:
-                metrics = pipeline.run(cfg, spark, tokens, word2vec_files=False)
+                metrics = run(cfg, spark, tokens, word2vec_files=False)
             except W2VError as e:
                 raise type(e)(for_params(str(e))) from None
-            words, vectors = export.load_vectors(output)
+            words, vectors = formats.load_vectors(output)
         model = Word2VecModel(words, vectors, Word2VecSummary.from_metrics(metrics))
         model._resetUid(self.uid)  # as MLlib's models do: the model shares its estimator's uid
         return self._copyValues(model)

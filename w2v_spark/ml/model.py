@@ -20,9 +20,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType
 
-from w2v_spark import export
-from w2v_spark.ml_io import ReadWrite
-from w2v_spark.ml_params import Word2VecParams
+from w2v_spark.io import formats
+from w2v_spark.ml.params import Word2VecParams
+from w2v_spark.ml.persistence import ReadWrite
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Word2VecSummary:
 
 
 class Word2VecModel(Model, Word2VecParams, ReadWrite):
-    """Word vectors trained by :class:`~w2v_spark.estimator.Word2Vec`, most frequent word first."""
+    """Word vectors trained by :class:`~w2v_spark.ml.estimator.Word2Vec`, most frequent word first."""
 
     def __init__(
         self, words: Sequence[str] = (), vectors: np.ndarray | None = None, summary: Word2VecSummary | None = None
@@ -105,7 +105,7 @@ class Word2VecModel(Model, Word2VecParams, ReadWrite):
 
     def getVectors(self) -> DataFrame:
         """A DataFrame ``word string, vector vector`` (MLlib's), most frequent word first."""
-        table = export.vectors_table(pa.array(self._words, pa.string()), self._vectors)
+        table = formats.vectors_table(pa.array(self._words, pa.string()), self._vectors)
         df = SparkSession.active().createDataFrame(table)
         return df.select("word", array_to_vector(F.col("vector")).alias("vector"))
 
@@ -143,7 +143,7 @@ class Word2VecModel(Model, Word2VecParams, ReadWrite):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         """Adds outputCol: each row's mean vector, MLlib's way (the sum of its known words' vectors
         divided by its number of tokens; zeros for an empty or null row)."""
-        from w2v_spark.estimator import check_input
+        from w2v_spark.ml.estimator import check_input
 
         check_input(dataset, self.getInputCol())
         index, matrix = self._index, self._vectors  # float32 in the UDF: half the bytes shipped
@@ -163,14 +163,14 @@ class Word2VecModel(Model, Word2VecParams, ReadWrite):
         """Write the vectors in word2vec's text format (or its binary one), which gensim's
         ``KeyedVectors.load_word2vec_format`` and word2vec.c read; local path or URI."""
         words = pa.array(self._words, pa.string())
-        write = export.write_word2vec_binary if binary else export.write_word2vec_text
-        write(path, export.matrix_blocks(words, self._vectors), len(self._words), self._vectors.shape[1])
+        write = formats.write_word2vec_binary if binary else formats.write_word2vec_text
+        write(path, formats.matrix_blocks(words, self._vectors), len(self._words), self._vectors.shape[1])
 
     def _extra_metadata(self) -> dict[str, Any]:
         return {"summary": None if self._summary is None else self._summary.to_dict()}
 
     def _save_data(self, spark: SparkSession, path: str) -> None:
-        table = export.vectors_table(pa.array(self._words, pa.string()), self._vectors)
+        table = formats.vectors_table(pa.array(self._words, pa.string()), self._vectors)
         table = table.append_column("id", pa.array(np.arange(len(self._words), dtype=np.int64)))
         spark.createDataFrame(table).coalesce(1).write.parquet(path)
 

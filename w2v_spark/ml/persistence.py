@@ -15,7 +15,7 @@ from typing import Any
 from pyspark.ml.param import Params
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
-from w2v_spark import storage
+from w2v_spark.runtime import storage
 
 
 class ParamsWriter(MLWriter):

@@ -151,8 +151,8 @@ def _flag_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def train(ns: argparse.Namespace) -> int:
-    from w2v_spark.outputs import lease
-    from w2v_spark.pipeline import check_arguments
+    from w2v_spark.job.outputs import lease
+    from w2v_spark.job.run import check_arguments
 
     flags = _flag_values(ns)
     if "remote" not in flags and os.environ.get("SPARK_REMOTE"):  # as pyspark honours it
@@ -167,9 +167,10 @@ def train(ns: argparse.Namespace) -> int:
 def _train(cfg: TrainConfig) -> None:
     import threading
 
-    from w2v_spark import jvmcache, kernels
-    from w2v_spark.pipeline import preflight, read_corpus, run
-    from w2v_spark.session import check_connect_client, effective_master, start_session
+    from w2v_spark import kernels
+    from w2v_spark.job.run import preflight, read_corpus, run
+    from w2v_spark.runtime import jvmcache
+    from w2v_spark.runtime.session import check_connect_client, effective_master, start_session
 
     preflight(cfg)
     if cfg.remote:
@@ -193,8 +194,8 @@ def _train(cfg: TrainConfig) -> None:
 def evaluate(ns: argparse.Namespace) -> int:
     import json
 
-    from w2v_spark import evaluation
-    from w2v_spark.export import read_vectors
+    from w2v_spark.io import evaluation
+    from w2v_spark.io.formats import read_vectors
 
     if not ns.analogies and not ns.pairs:
         raise ConfigError("nothing to evaluate; pass --analogies FILE and/or --pairs FILE")
@@ -231,8 +232,8 @@ def evaluate(ns: argparse.Namespace) -> int:
 
 
 def neighbors(ns: argparse.Namespace) -> int:
-    from w2v_spark import evaluation
-    from w2v_spark.export import read_vectors
+    from w2v_spark.io import evaluation
+    from w2v_spark.io.formats import read_vectors
 
     if ns.k < 1:
         raise ConfigError(f"-k must be a positive integer (got {ns.k})")
@@ -254,15 +255,15 @@ def neighbors(ns: argparse.Namespace) -> int:
 def export_vectors(ns: argparse.Namespace) -> int:
     import pyarrow as pa
 
-    from w2v_spark import export
+    from w2v_spark.io import formats
 
-    words, vectors = export.read_vectors(ns.vectors)
+    words, vectors = formats.read_vectors(ns.vectors)
     names = pa.array(words, pa.string())
     if ns.format == "projector":
-        export.write_projector(ns.output, names, vectors)
+        formats.write_projector(ns.output, names, vectors)
     else:
-        writer = export.write_word2vec_text if ns.format == "text" else export.write_word2vec_binary
-        writer(ns.output, export.matrix_blocks(names, vectors), len(words), vectors.shape[1])
+        writer = formats.write_word2vec_text if ns.format == "text" else formats.write_word2vec_binary
+        writer(ns.output, formats.matrix_blocks(names, vectors), len(words), vectors.shape[1])
     print(f"wrote {ns.output} ({len(words):,} words x {vectors.shape[1]}, {ns.format})")
     return 0
 
@@ -270,8 +271,9 @@ def export_vectors(ns: argparse.Namespace) -> int:
 def plot(ns: argparse.Namespace) -> int:
     import json
 
-    from w2v_spark import evaluation, plots
-    from w2v_spark.export import read_vectors
+    from w2v_spark.cli import plots
+    from w2v_spark.io import evaluation
+    from w2v_spark.io.formats import read_vectors
 
     metrics_file = os.path.join(ns.run, "metrics.json")
     if not os.path.isfile(metrics_file):
@@ -303,7 +305,7 @@ def plot(ns: argparse.Namespace) -> int:
 
 
 def package(ns: argparse.Namespace) -> int:
-    from w2v_spark.package import build
+    from w2v_spark.cli.package import build
 
     archive, entry = build(ns.output)
     print(f"wrote {archive} and {entry}")

@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from w2v_spark import storage
 from w2v_spark.errors import DataError
-from w2v_spark.schemas import VECTORS_ARROW_SCHEMA
+from w2v_spark.runtime import storage
+from w2v_spark.text.schemas import VECTORS_ARROW_SCHEMA
 
 
 def vectors_table(words: pa.StringArray, vectors: np.ndarray) -> pa.Table:

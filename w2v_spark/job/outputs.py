@@ -33,8 +33,9 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from w2v_spark import __version__, storage
+from w2v_spark import __version__
 from w2v_spark.errors import ConfigError, TrainingError
+from w2v_spark.runtime import storage
 
 log = logging.getLogger("w2v_spark")
 

@@ -13,7 +13,7 @@ import resource
 import sys
 from collections.abc import Mapping
 
-from w2v_spark import limits
+from w2v_spark.runtime import limits
 
 
 def peak_rss_mb() -> float:

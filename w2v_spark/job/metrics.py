@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from w2v_spark import memory
-from w2v_spark.meetings import HotSync
-from w2v_spark.training import EpochResult
-from w2v_spark.tuples import TupleStats
+from w2v_spark.runtime import memory
+from w2v_spark.train.hot_rows import HotSync
+from w2v_spark.train.rounds import EpochResult
+from w2v_spark.train.tuples import TupleStats
 
 __all__ = ["EpochRecord", "Peaks", "RunMetrics"]
 

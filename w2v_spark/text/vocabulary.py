@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark.schemas import VOCAB_SCHEMA
+from w2v_spark.text.schemas import VOCAB_SCHEMA
 
 
 def count_words(tokens: DataFrame, min_count: int) -> DataFrame:
@@ -88,7 +88,7 @@ def build_vocabulary(tokens: DataFrame, min_count: int, max_vocab_size: int = 0)
 
 def read_words(vocab_file: str) -> pa.StringArray:
     """The ``word`` column of a vocabulary Parquet file (vocab/), in id order; for tasks."""
-    from w2v_spark import storage
+    from w2v_spark.runtime import storage
 
     fs, path = storage.filesystem(vocab_file)
     with fs.open_input_file(path) as fh:

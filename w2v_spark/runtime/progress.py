@@ -19,8 +19,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from w2v_spark import storage
-from w2v_spark.tasks import is_connect
+from w2v_spark.runtime import storage
+from w2v_spark.runtime.tasks import is_connect
 
 log = logging.getLogger("w2v_spark")
 

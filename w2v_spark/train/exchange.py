@@ -36,10 +36,11 @@ from typing import Any, ClassVar
 import numpy as np
 from pyspark.sql import SparkSession
 
-from w2v_spark import blocks, storage, tasks
-from w2v_spark.blocks import ModelShape
 from w2v_spark.errors import ConfigError
-from w2v_spark.meetings import HotSync, Meetings, claim, open_meetings
+from w2v_spark.runtime import storage, tasks
+from w2v_spark.train import blocks
+from w2v_spark.train.blocks import ModelShape
+from w2v_spark.train.hot_rows import HotSync, Meetings, claim, open_meetings
 
 
 @dataclass(frozen=True)

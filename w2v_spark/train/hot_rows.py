@@ -37,8 +37,8 @@ from types import TracebackType
 
 import numpy as np
 
-from w2v_spark import memory, storage
 from w2v_spark.private import private_dir
+from w2v_spark.runtime import memory, storage
 
 MEETING_STEP = 16  # meetings per epoch come in steps of this many (the smallest corpora get one step)
 TOKENS_PER_STEP = 1_600_000  # corpus tokens per step: a meeting about every 100,000 tokens

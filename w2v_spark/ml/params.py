@@ -1,4 +1,4 @@
-"""The ``pyspark.ml`` parameters of :class:`~w2v_spark.estimator.Word2Vec` and its model.
+"""The ``pyspark.ml`` parameters of :class:`~w2v_spark.ml.estimator.Word2Vec` and its model.
 
 Names, types and meanings follow MLlib's ``pyspark.ml.feature.Word2Vec`` where MLlib has the
 parameter (``vectorSize``, ``minCount``, ``numPartitions``, ``stepSize``, ``maxIter``, ``seed``,

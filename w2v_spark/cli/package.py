@@ -37,12 +37,13 @@ def build(output_dir: str) -> tuple[Path, Path]:
     """Write the zip and the entry point into ``output_dir``; returns their paths."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    source = Path(__file__).resolve().parent
+    source = Path(__file__).resolve().parent.parent  # the w2v_spark package, with its subpackages
     archive = out / f"w2v_spark-{__version__}.zip"
     tmp = archive.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(source.glob("*.py")) + sorted(source.glob("py.typed")):
-            info = zipfile.ZipInfo(f"w2v_spark/{path.name}", date_time=_ZIP_DATE)
+        for path in sorted(source.rglob("*.py")) + sorted(source.glob("py.typed")):
+            name = path.relative_to(source).as_posix()
+            info = zipfile.ZipInfo(f"w2v_spark/{name}", date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, path.read_bytes())

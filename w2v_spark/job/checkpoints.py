@@ -25,8 +25,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from w2v_spark import storage
 from w2v_spark.config import RUN_OPTIONS, TrainConfig
+from w2v_spark.runtime import storage
 
 log = logging.getLogger("w2v_spark")
 

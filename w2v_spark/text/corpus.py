@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from w2v_spark import storage, tasks
-from w2v_spark.schemas import CORPUS_ARROW_SCHEMA
-from w2v_spark.vocabulary import read_words
+from w2v_spark.runtime import storage, tasks
+from w2v_spark.text.schemas import CORPUS_ARROW_SCHEMA
+from w2v_spark.text.vocabulary import read_words
 
 __all__ = ["PARQUET_OPTIONS", "ShardStats", "encode", "part_name", "shard", "write_corpus"]
 
@@ -55,9 +55,9 @@ def encode(tokens: DataFrame, vocab_file: str, objective: str = "") -> DataFrame
     def encode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # The same worker processes generate the tuples next: have their imports ready by then.
         tasks.preload(
-            "w2v_spark.tuples",
-            "w2v_spark.training",
-            then="w2v_spark.objectives:warm_up" if objective else "",
+            "w2v_spark.train.tuples",
+            "w2v_spark.train.rounds",
+            then="w2v_spark.train.objectives:warm_up" if objective else "",
             args=(objective,),
         )
         vocab = read_words(vocab_file)

@@ -25,9 +25,11 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark import kernels, memory, objectives, progress, storage, tasks
-from w2v_spark.corpus import PARQUET_OPTIONS, ShardStats, part_name
-from w2v_spark.schemas import TRIPLE_STRUCT
+from w2v_spark import kernels
+from w2v_spark.runtime import memory, progress, storage, tasks
+from w2v_spark.text.corpus import PARQUET_OPTIONS, ShardStats, part_name
+from w2v_spark.text.schemas import TRIPLE_STRUCT
+from w2v_spark.train import objectives
 
 __all__ = [
     "TupleParams",

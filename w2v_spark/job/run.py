@@ -23,40 +23,22 @@ import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from w2v_spark import (
-    __version__,
-    blocks,
-    checkpoints,
-    export,
-    kernels,
-    limits,
-    meetings,
-    memory,
-    objectives,
-    outputs,
-    progress,
-    storage,
-    tasks,
-    training,
-    tuples,
-)
-from w2v_spark.blocks import ModelShape
+from w2v_spark import __version__, kernels
 from w2v_spark.config import TrainConfig, redact_url
-from w2v_spark.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.errors import ConfigError, DataError, TrainingError
-from w2v_spark.exchange import Exchange
-from w2v_spark.exchange import get as get_exchange
-from w2v_spark.meetings import MEETING_STEP, TOKENS_PER_STEP, HotSync, meetings_per_epoch, shared_memory_root
-from w2v_spark.metrics import EpochRecord, Peaks, RunMetrics
-from w2v_spark.tokenize import check_token_pattern, read_lines, tokenize
-from w2v_spark.training import init_model
-from w2v_spark.vocabulary import (
-    Vocabulary,
-    build_vocabulary,
-    keep_probabilities,
-    noise_distribution,
-    read_words,
-)
+from w2v_spark.io import formats
+from w2v_spark.job import checkpoints, outputs
+from w2v_spark.job.metrics import EpochRecord, Peaks, RunMetrics
+from w2v_spark.runtime import limits, memory, progress, storage, tasks
+from w2v_spark.text.corpus import ShardStats, encode, shard, write_corpus
+from w2v_spark.text.tokens import check_token_pattern, read_lines, tokenize
+from w2v_spark.text.vocabulary import Vocabulary, build_vocabulary, keep_probabilities, noise_distribution, read_words
+from w2v_spark.train import blocks, hot_rows, objectives, rounds, tuples
+from w2v_spark.train.blocks import ModelShape
+from w2v_spark.train.exchange import Exchange
+from w2v_spark.train.exchange import get as get_exchange
+from w2v_spark.train.hot_rows import MEETING_STEP, TOKENS_PER_STEP, HotSync, meetings_per_epoch, shared_memory_root
+from w2v_spark.train.rounds import init_model
 
 log = logging.getLogger("w2v_spark")
 
@@ -362,7 +344,7 @@ def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord])
     job.stages["export"] = time.perf_counter() - t
     metrics = _metrics(job, corpus, shape, epochs)
     metrics.total_seconds = time.perf_counter() - job.started
-    export.write_metrics(job.paths.metrics, metrics.to_dict())
+    formats.write_metrics(job.paths.metrics, metrics.to_dict())
     outputs.seal(job.staging, job.run, _published_paths(job.paths, cfg.keep_tuples, job.word2vec_files))
     _remove_working_files(job.staging, job.paths)
     job.lease.check()
@@ -456,7 +438,7 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
         raise _empty_vocabulary(spark, tokens, cfg)
     _check_vocabulary(vocab.size, cfg)
     if job.word2vec_files:  # refused now rather than after training, when the files are written
-        export.check_words(vocab.words, "change --token-pattern so that it matches no whitespace")
+        formats.check_words(vocab.words, "change --token-pattern so that it matches no whitespace")
     _check_resumable(job, vocab)
     _check_memory(spark, vocab.size, cfg, job.master)
     storage.write_table(vocab.to_arrow(), job.paths.vocab)
@@ -529,9 +511,9 @@ class _EpochSetup:
     round_tasks: int
     params: tuples.TupleParams
     tables_bytes: int  # the count tables' file, written by the driver before epoch 1
-    schedule: training.Schedule
+    schedule: rounds.Schedule
     run_id: str  # names this run's executor-local files (hogwild's shared copies)
-    meet_root: str = ""  # where the meetings' files go if not in the round directories (meetings.py)
+    meet_root: str = ""  # where the meetings' files go if not in the round directories (hot_rows.py)
 
 
 def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, epochs: list[EpochRecord]) -> str:
@@ -543,7 +525,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     exchange = exchange_strategy(cfg)
     hot, round_tasks = hot_sync(job.spark, cfg, exchange, int(corpus.vocab.counts.sum()))
     params, tables_bytes = _tuple_params(cfg, corpus.vocab, job.paths)
-    schedule = training.Schedule(cfg.alpha, cfg.min_alpha, run_passes(cfg), objective=cfg.objective)
+    schedule = rounds.Schedule(cfg.alpha, cfg.min_alpha, run_passes(cfg), objective=cfg.objective)
     run_id = uuid.uuid4().hex
     setup = _EpochSetup(
         exchange, hot, round_tasks, params, tables_bytes, schedule, run_id, meeting_root(job, hot, shape, run_id)
@@ -568,7 +550,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
                 _save_checkpoint(job, corpus.vocab, shape, epochs, result.checksums)
     finally:
         if setup.meet_root:
-            meetings.release(setup.meet_root)
+            hot_rows.release(setup.meet_root)
         _finish_exchange(job, exchange, setup.run_id)
     return model_dir
 
@@ -599,10 +581,10 @@ def _save_checkpoint(
 
 def run_passes(cfg: TrainConfig) -> int:
     """Passes over the corpus this run trains: ``epochs``, or more for averaged shard models
-    (``training.passes``; README, "Shards and quality")."""
+    (``rounds.passes``; README, "Shards and quality")."""
     if not cfg.scale_epochs:
         return cfg.epochs
-    return training.passes(cfg.epochs, exchange_strategy(cfg).planned_models(cfg.shards))
+    return rounds.passes(cfg.epochs, exchange_strategy(cfg).planned_models(cfg.shards))
 
 
 def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> None:
@@ -624,7 +606,7 @@ def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> 
 
 def _train_epoch(
     job: Job, corpus: Corpus, shape: ModelShape, setup: _EpochSetup, epoch: int, model_dir: str
-) -> tuple[EpochRecord, training.EpochResult]:
+) -> tuple[EpochRecord, rounds.EpochResult]:
     """One epoch: its tuples (stage 3b), then its rounds of training (stage 4); logs its line.
     With checkpoints, the last round writes the model where the epoch's checkpoint goes."""
     cfg, shards = job.cfg, job.cfg.shards
@@ -637,7 +619,7 @@ def _train_epoch(
     # The rate multiple follows the number of models that will be averaged: one per shard, or
     # with hogwild one per executor (those the tuple tasks ran on, as executors come and go).
     models = setup.exchange.models(shards, len({s.executor for s in tstats}))
-    plan = training.EpochPlan(
+    plan = rounds.EpochPlan(
         job.paths.work,
         tuples.epoch_dir(job.paths.tuples, epoch),
         shape,
@@ -656,9 +638,9 @@ def _train_epoch(
     )
     if plan.final_dir:
         storage.delete_dir(plan.final_dir)  # an incomplete or damaged checkpoint of a killed run
-    multiple = training.shard_lr_scale(models)
+    multiple = rounds.shard_lr_scale(models)
     schedule = dataclasses.replace(setup.schedule, lr_scale=multiple)
-    result = training.train_epoch(job.spark, setup.exchange, plan, model_dir, schedule)
+    result = rounds.train_epoch(job.spark, setup.exchange, plan, model_dir, schedule)
     if result.examples == 0:
         raise DataError(
             "the corpus produced no training pairs (every sentence has fewer than two vocabulary words); "
@@ -736,7 +718,7 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
 
 
 def round_restarts(spark: SparkSession, master: str) -> int:
-    """Times a failed round with meetings runs again (``training.run_round``): as often as Spark
+    """Times a failed round with meetings runs again (``rounds.run_round``): as often as Spark
     retries a failed task, spark.task.maxFailures − 1 (3 by default), none on ``local[N]`` and
     F − 1 on ``local[N,F]``, where Spark itself ignores that setting."""
     if m := re.fullmatch(r"local(?:\[[^,\]]*(?:,\s*(\d+))?\])?", master):
@@ -785,7 +767,7 @@ def export_vectors(
         start, stop = shape.bounds(block)
         names = read_words(vocab_file)[start:stop]
         emb = blocks.read_matrix_block(model_dir, block, 0)
-        return {"rows": export.write_vectors_part(storage.join(vectors_dir, f"part-{block:05d}.parquet"), names, emb)}
+        return {"rows": formats.write_vectors_part(storage.join(vectors_dir, f"part-{block:05d}.parquet"), names, emb)}
 
     tasks.run_tasks(spark, shape.blocks, work)
     if not word2vec_files:
@@ -796,8 +778,8 @@ def export_vectors(
             start, stop = shape.bounds(block)
             yield vocab.words[start:stop], blocks.read_matrix_block(model_dir, block, 0)
 
-    export.write_word2vec_text(paths.text, stream(), shape.vocab_size, shape.vector_size)
-    export.write_word2vec_binary(paths.binary, stream(), shape.vocab_size, shape.vector_size)
+    formats.write_word2vec_text(paths.text, stream(), shape.vocab_size, shape.vector_size)
+    formats.write_word2vec_binary(paths.binary, stream(), shape.vocab_size, shape.vector_size)
 
 
 def _remove_working_files(staging: str, paths: Layout) -> None:

@@ -37,11 +37,12 @@ from typing import Any
 import numpy as np
 from pyspark.sql import SparkSession
 
-from w2v_spark import blocks, memory, objectives, progress, storage, tasks
-from w2v_spark.blocks import ModelShape
-from w2v_spark.corpus import part_name
-from w2v_spark.exchange import Exchange, Round, ShardModel, SharedClock, average
-from w2v_spark.meetings import BoardFullError, HotSync, board_bytes, board_fits
+from w2v_spark.runtime import memory, progress, storage, tasks
+from w2v_spark.text.corpus import part_name
+from w2v_spark.train import blocks, objectives
+from w2v_spark.train.blocks import ModelShape
+from w2v_spark.train.exchange import Exchange, Round, ShardModel, SharedClock, average
+from w2v_spark.train.hot_rows import BoardFullError, HotSync, board_bytes, board_fits
 
 log = logging.getLogger("w2v_spark")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from w2v_spark.schemas import TOKENS_SCHEMA
+from w2v_spark.text.schemas import TOKENS_SCHEMA
 
 
 def read_lines(spark: SparkSession, paths: list[str] | tuple[str, ...]) -> DataFrame:
