@@ -1,4 +1,5 @@
-"""The package's shape, as the README's "Development" section promises: short functions; and
+"""The package's shape, as docs/architecture.md and CONTRIBUTING.md promise: short functions,
+subpackages whose imports only point down their layers (so no import cycle between them), and
 docs that describe the code, with no issue numbers or commit hashes."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ MAX_LINES = 60  # of a function's code, its docstring not counted
 
 def _long_functions(root: Path = REPO) -> list[str]:
     found = []
-    for path in sorted((root / "w2v_spark").glob("*.py")):
+    for path in sorted((root / "w2v_spark").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 continue
@@ -23,7 +24,7 @@ def _long_functions(root: Path = REPO) -> list[str]:
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 lines -= (first.end_lineno or first.lineno) - first.lineno + 1
             if lines > MAX_LINES:
-                found.append(f"{path.name}:{node.lineno} {node.name} ({lines} lines)")
+                found.append(f"{path.relative_to(root / 'w2v_spark')}:{node.lineno} {node.name} ({lines} lines)")
     return found
 
 
@@ -33,10 +34,10 @@ def test_no_function_in_the_package_is_long():
 
 def test_the_check_finds_a_long_function(tmp_path):
     """The check above can fail: a package with one long function is caught."""
-    (tmp_path / "w2v_spark").mkdir()
+    (tmp_path / "w2v_spark" / "train").mkdir(parents=True)
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES + 1))
-    (tmp_path / "w2v_spark" / "long.py").write_text(f'def f():\n    """Doc."""\n{body}\n')
-    assert _long_functions(tmp_path) == [f"long.py:1 f ({MAX_LINES + 2} lines)"]
+    (tmp_path / "w2v_spark" / "train" / "long.py").write_text(f'def f():\n    """Doc."""\n{body}\n')
+    assert _long_functions(tmp_path) == [f"train/long.py:1 f ({MAX_LINES + 2} lines)"]
 
 
 def test_docs_carry_no_issue_numbers_or_commit_hashes():
@@ -46,3 +47,47 @@ def test_docs_carry_no_issue_numbers_or_commit_hashes():
         f"{d.relative_to(REPO)}: {m.group(0)}" for d in docs for m in pattern.finditer(d.read_text(encoding="utf-8"))
     ]
     assert hits == []
+
+
+# The subpackages, lowest first: a module may import its own subpackage, those below it, and the
+# top-level modules (config, errors, private and the package's own __init__), never one above.
+LAYERS = ["kernels", "runtime", "text", "io", "train", "job", "ml", "cli"]
+
+
+def _imports(root: Path = REPO) -> list[tuple[str, str, int]]:
+    """(importing subpackage or "" for a top-level module, imported subpackage, line) for every
+    import of a w2v_spark subpackage, function-level ones included."""
+    found = []
+    for path in sorted((root / "w2v_spark").rglob("*.py")):
+        parts = path.relative_to(root / "w2v_spark").parts
+        where = parts[0] if len(parts) > 1 else ""
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module == "w2v_spark":
+                names = [f"w2v_spark.{a.name}" for a in node.names]
+            for name in names:
+                bits = name.split(".")
+                if bits[0] == "w2v_spark" and len(bits) > 1 and bits[1] in LAYERS:
+                    found.append((where, bits[1], node.lineno))
+    return found
+
+
+def _upward(root: Path = REPO) -> list[str]:
+    return [
+        f"{where or '(top level)'} imports {target} (line {line})"
+        for where, target, line in _imports(root)
+        if where in LAYERS and LAYERS.index(target) > LAYERS.index(where)
+    ]
+
+
+def test_subpackages_import_only_their_own_layer_and_those_below():
+    assert _upward() == []
+
+
+def test_the_layer_check_finds_an_upward_import(tmp_path):
+    (tmp_path / "w2v_spark" / "train").mkdir(parents=True)
+    (tmp_path / "w2v_spark" / "train" / "x.py").write_text("from w2v_spark.job import run\n")
+    assert _upward(tmp_path) == ["train imports job (line 1)"]

@@ -21,7 +21,6 @@ from typing import Any
 from pyspark import keyword_only
 from pyspark.ml import Estimator
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import ArrayType, StringType
 
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import W2VError
@@ -29,7 +28,7 @@ from w2v_spark.io import formats
 from w2v_spark.job import outputs
 from w2v_spark.job.run import run
 from w2v_spark.ml.model import Word2VecModel, Word2VecSummary
-from w2v_spark.ml.params import Word2VecParams, for_params
+from w2v_spark.ml.params import Word2VecParams, check_input, for_params
 from w2v_spark.ml.persistence import ReadWrite
 from w2v_spark.runtime import storage, tasks
 from w2v_spark.text.tokens import sentences
@@ -178,22 +177,6 @@ class Word2Vec(Estimator[Word2VecModel], Word2VecParams, ReadWrite):
             return TrainConfig(output=output, keep_checkpoints=0, **self.config_values())
         except W2VError as e:
             raise type(e)(for_params(str(e))) from None
-
-
-def check_input(dataset: DataFrame, column: str) -> None:
-    """Refuse a missing or wrongly typed input column before any training."""
-    fields = {f.name: f.dataType for f in dataset.schema.fields}
-    if column not in fields:
-        raise ValueError(
-            f"inputCol {column!r} is not a column of the DataFrame (its columns: {', '.join(fields) or 'none'}); "
-            "set inputCol to the column of tokens"
-        )
-    kind = fields[column]
-    if not (isinstance(kind, ArrayType) and isinstance(kind.elementType, StringType)):
-        raise ValueError(
-            f"inputCol {column!r} has type {kind.simpleString()}, but Word2Vec needs array<string> tokens; "
-            "tokenize it first (w2v_spark.Tokenizer or pyspark.ml.feature.RegexTokenizer)"
-        )
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType
 
 from w2v_spark.io import formats
-from w2v_spark.ml.params import Word2VecParams
+from w2v_spark.ml.params import Word2VecParams, check_input
 from w2v_spark.ml.persistence import ReadWrite
 
 
@@ -143,8 +143,6 @@ class Word2VecModel(Model, Word2VecParams, ReadWrite):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         """Adds outputCol: each row's mean vector, MLlib's way (the sum of its known words' vectors
         divided by its number of tokens; zeros for an empty or null row)."""
-        from w2v_spark.ml.estimator import check_input
-
         check_input(dataset, self.getInputCol())
         index, matrix = self._index, self._vectors  # float32 in the UDF: half the bytes shipped
         dim = matrix.shape[1]

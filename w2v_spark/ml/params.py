@@ -15,6 +15,8 @@ from typing import Any
 
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.sql import DataFrame
+from pyspark.sql.types import ArrayType, StringType
 
 from w2v_spark.config import DEFAULTS, FIELDS, flag
 
@@ -170,3 +172,19 @@ class Word2VecParams(HasInputCol, HasOutputCol):
 
     def getTempDir(self) -> str:
         return self.getOrDefault(self.tempDir)
+
+
+def check_input(dataset: DataFrame, column: str) -> None:
+    """Refuse a missing or wrongly typed input column before any training."""
+    fields = {f.name: f.dataType for f in dataset.schema.fields}
+    if column not in fields:
+        raise ValueError(
+            f"inputCol {column!r} is not a column of the DataFrame (its columns: {', '.join(fields) or 'none'}); "
+            "set inputCol to the column of tokens"
+        )
+    kind = fields[column]
+    if not (isinstance(kind, ArrayType) and isinstance(kind.elementType, StringType)):
+        raise ValueError(
+            f"inputCol {column!r} has type {kind.simpleString()}, but Word2Vec needs array<string> tokens; "
+            "tokenize it first (w2v_spark.Tokenizer or pyspark.ml.feature.RegexTokenizer)"
+        )

@@ -1,27 +1,36 @@
 """Training objectives, one registered entry each: the layout of its tuples, how they are
 generated and shuffled, and the kernel that trains on them (README, "Objectives").
 
-``--objective NAME`` picks one; tuples.py and training.py call the entry and never branch on
+``--objective NAME`` picks one; tuples.py and rounds.py call the entry and never branch on
 the name. A new objective is a subclass and a :func:`register` call. The kernels themselves
-live in kernels.py (no Spark); only :meth:`Objective.pairs`, for inspecting tuples, uses Spark.
+live in w2v_spark/kernels (no Spark); only :meth:`Objective.pairs`, for inspecting tuples, uses
+Spark. Both load on first use, so that checking a setting's value (config.py) stays instant.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
 
-from w2v_spark import kernels
 from w2v_spark.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
 
 Tables = tuple[np.ndarray, np.ndarray, np.ndarray]  # keep_prob, noise_prob, noise_alias
 Generated = tuple[int, int, int, int]  # sentences consumed, rows written, pairs in them, words kept
+
+
+def _kernels() -> ModuleType:
+    """The numba kernels, imported on first use (numba takes a noticeable part of a second)."""
+    from w2v_spark import kernels
+
+    return kernels
 
 
 def negative_columns(negative: int) -> list[str]:
@@ -76,7 +85,7 @@ class Objective(ABC):
         state: np.ndarray,
         bufs: list[np.ndarray],
     ) -> Generated:
-        """Fill ``bufs`` from sentences ``first`` onwards (kernels.generate_tuples' contract)."""
+        """Fill ``bufs`` from sentences ``first`` onwards (_kernels().generate_tuples' contract)."""
 
     @abstractmethod
     def shuffle(self, bufs: list[np.ndarray], n: int, state: np.ndarray) -> None:
@@ -119,11 +128,11 @@ class NegativeSampling(Objective):
         state: np.ndarray,
         bufs: list[np.ndarray],
     ) -> Generated:
-        used, n, kept = kernels.generate_tuples(ids, offsets, first, *tables, window, negative, state, *bufs)
+        used, n, kept = _kernels().generate_tuples(ids, offsets, first, *tables, window, negative, state, *bufs)
         return used, n, n, kept
 
     def shuffle(self, bufs: list[np.ndarray], n: int, state: np.ndarray) -> None:
-        kernels.shuffle_pairs(bufs[0], bufs[1], bufs[2], n, state)
+        _kernels().shuffle_pairs(bufs[0], bufs[1], bufs[2], n, state)
 
     def rows(self, bufs: list[np.ndarray], n: int) -> list[np.ndarray]:
         return [bufs[0][:n], bufs[1][:n], *bufs[2][:, :n]]
@@ -132,9 +141,11 @@ class NegativeSampling(Objective):
         columns = [batch.column(j).to_numpy() for j in range(batch.num_columns)]
         # (k, n), the kernel's layout: stacking the k columns is one small copy per row group
         negatives = np.stack(columns[2:]) if len(columns) > 2 else np.empty((0, len(batch)), np.int32)
-        return float(kernels.sgd_step(emb, theta, columns[0], columns[1], negatives, lr0, step)), len(batch)
+        return float(_kernels().sgd_step(emb, theta, columns[0], columns[1], negatives, lr0, step)), len(batch)
 
     def pairs(self, tuples: DataFrame) -> DataFrame:
+        from pyspark.sql import functions as F
+
         positives = tuples.select("center", "target", F.lit(1).alias("label"))
         noise = _negatives_array(tuples)
         negatives = tuples.select("center", F.explode(noise).alias("target"), F.lit(0).alias("label"))
@@ -153,7 +164,7 @@ class Softmax(NegativeSampling):
 
     def train(self, batch: pa.Table, emb: np.ndarray, theta: np.ndarray, lr0: float, step: float) -> tuple[float, int]:
         centers, targets = batch.column(0).to_numpy(), batch.column(1).to_numpy()
-        return float(kernels.softmax_step(emb, theta, centers, targets, lr0, step)), len(batch)
+        return float(_kernels().softmax_step(emb, theta, centers, targets, lr0, step)), len(batch)
 
 
 class BatchNegativeSampling(Objective):
@@ -191,11 +202,13 @@ class BatchNegativeSampling(Objective):
         state: np.ndarray,
         bufs: list[np.ndarray],
     ) -> Generated:
-        used, rows, pairs, kept = kernels.generate_windows(ids, offsets, first, *tables, window, negative, state, *bufs)
+        used, rows, pairs, kept = _kernels().generate_windows(
+            ids, offsets, first, *tables, window, negative, state, *bufs
+        )
         return used, rows, pairs, kept
 
     def shuffle(self, bufs: list[np.ndarray], n: int, state: np.ndarray) -> None:
-        kernels.shuffle_windows(bufs[0], bufs[1], bufs[2], n, state)
+        _kernels().shuffle_windows(bufs[0], bufs[1], bufs[2], n, state)
 
     def rows(self, bufs: list[np.ndarray], n: int) -> list[np.ndarray]:
         return [bufs[0][:n], *bufs[1][:, :n], *bufs[2][:, :n]]
@@ -204,10 +217,12 @@ class BatchNegativeSampling(Objective):
         names = batch.column_names
         contexts = np.stack([batch.column(c).to_numpy() for c in names if c.startswith("context_")])
         negatives = np.stack([batch.column(c).to_numpy() for c in names if c.startswith("negative_")])
-        loss, pairs = kernels.sgd_window_step(emb, theta, batch.column(0).to_numpy(), contexts, negatives, lr0, step)
+        loss, pairs = _kernels().sgd_window_step(emb, theta, batch.column(0).to_numpy(), contexts, negatives, lr0, step)
         return float(loss), int(pairs)
 
     def pairs(self, tuples: DataFrame) -> DataFrame:
+        from pyspark.sql import functions as F
+
         window = F.array(*(c for c in tuples.columns if c.startswith("context_")))
         rows = tuples.select(
             "target",
@@ -220,6 +235,8 @@ class BatchNegativeSampling(Objective):
 
 
 def _negatives_array(tuples: DataFrame) -> Column:
+    from pyspark.sql import functions as F
+
     k = sum(1 for c in tuples.columns if c.startswith("negative_"))
     return F.array(*negative_columns(k)) if k else F.array().cast("array<int>")
 
@@ -254,8 +271,8 @@ def warm_up(name: str) -> None:
     words = 16
     ids = np.arange(2 * words, dtype=np.int32) % words
     ids.setflags(write=False)  # as the corpus's ids come from Arrow: numba types read-only arrays apart
-    tables = (np.ones(words), *kernels.build_alias_table(np.ones(words)))
-    state = kernels.derive_seed(0)
+    tables = (np.ones(words), *_kernels().build_alias_table(np.ones(words)))
+    state = _kernels().derive_seed(0)
     bufs = objective.buffers(objective.rows_needed(len(ids), window), window, negative)
     _, n, _, _ = objective.generate(ids, np.array([0, len(ids)], np.int64), 0, tables, window, negative, state, bufs)
     objective.shuffle(bufs, n, state)
