@@ -129,7 +129,7 @@ def test_publishing_file_by_file_replaces_an_old_run_and_finishes_after_a_failur
     from w2v_spark.config import TrainConfig
     from w2v_spark.errors import ConfigError, TrainingError
     from w2v_spark.job import outputs
-    from w2v_spark.job.run import preflight
+    from w2v_spark.job.preflight import preflight
 
     out = f"s3://{BUCKET}/pub"
     old = {"vectors/part-00000.parquet": b"old0", "vectors/part-00001.parquet": b"old1", "metrics.json": b"{}"}

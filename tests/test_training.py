@@ -152,7 +152,7 @@ def test_averaged_shards_train_more_passes_up_to_one_models_movement():
 
 def test_passes_follow_the_models_known_before_training():
     from w2v_spark.config import TrainConfig
-    from w2v_spark.job.run import run_passes
+    from w2v_spark.job.plan import run_passes
 
     base = TrainConfig(input=("x",), output="o", partitions=16)
     assert run_passes(base) == 6
@@ -243,7 +243,8 @@ def test_an_epoch_on_spark_gives_the_same_model_whatever_the_block_size(spark, t
 
 def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
     from w2v_spark.io.formats import read_vectors
-    from w2v_spark.job.run import export_vectors, layout
+    from w2v_spark.job.layout import layout
+    from w2v_spark.job.run import export_vectors
     from w2v_spark.text.vocabulary import Vocabulary
 
     shape = ModelShape(11, 3, block_rows=4)
@@ -430,7 +431,7 @@ def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result
 
 
 def test_a_failed_round_with_meetings_runs_again_as_often_as_spark_retries_a_task(spark):
-    from w2v_spark.job.run import round_restarts
+    from w2v_spark.job.plan import round_restarts
 
     assert round_restarts(spark, "local[2]") == round_restarts(spark, "local") == 0  # as Spark: no retries
     assert round_restarts(spark, "local[4,3]") == 2

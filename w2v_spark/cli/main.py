@@ -152,7 +152,7 @@ def _flag_values(ns: argparse.Namespace) -> dict[str, Any]:
 
 def train(ns: argparse.Namespace) -> int:
     from w2v_spark.job.outputs import lease
-    from w2v_spark.job.run import check_arguments
+    from w2v_spark.job.preflight import check_arguments
 
     flags = _flag_values(ns)
     if "remote" not in flags and os.environ.get("SPARK_REMOTE"):  # as pyspark honours it
@@ -168,7 +168,8 @@ def _train(cfg: TrainConfig) -> None:
     import threading
 
     from w2v_spark import kernels
-    from w2v_spark.job.run import preflight, read_corpus, run
+    from w2v_spark.job.preflight import preflight
+    from w2v_spark.job.run import read_corpus, run
     from w2v_spark.runtime import jvmcache
     from w2v_spark.runtime.session import check_connect_client, effective_master, start_session
 

@@ -5,13 +5,8 @@ training -> export. Spark comes in ready-made; every stage lives in its own modu
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import logging
-import math
-import os
-import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,202 +20,34 @@ from pyspark.sql import DataFrame, SparkSession
 
 from w2v_spark import __version__, kernels
 from w2v_spark.config import TrainConfig, redact_url
-from w2v_spark.errors import ConfigError, DataError, TrainingError
+from w2v_spark.errors import ConfigError, DataError
 from w2v_spark.io import formats
 from w2v_spark.job import checkpoints, outputs
+from w2v_spark.job.layout import Layout, layout
 from w2v_spark.job.metrics import EpochRecord, Peaks, RunMetrics
-from w2v_spark.runtime import limits, memory, progress, storage, tasks
+from w2v_spark.job.plan import (
+    check_converging,
+    check_memory,
+    check_vocabulary,
+    empty_vocabulary,
+    exchange_strategy,
+    hot_sync,
+    local_slots,
+    round_restarts,
+    run_passes,
+)
+from w2v_spark.job.preflight import Start, check_output
+from w2v_spark.runtime import progress, storage, tasks
 from w2v_spark.text.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.text.tokens import check_token_pattern, read_lines, tokenize
 from w2v_spark.text.vocabulary import Vocabulary, build_vocabulary, keep_probabilities, noise_distribution, read_words
 from w2v_spark.train import blocks, hot_rows, objectives, rounds, tuples
 from w2v_spark.train.blocks import ModelShape
 from w2v_spark.train.exchange import Exchange
-from w2v_spark.train.exchange import get as get_exchange
-from w2v_spark.train.hot_rows import MEETING_STEP, TOKENS_PER_STEP, HotSync, meetings_per_epoch, shared_memory_root
+from w2v_spark.train.hot_rows import HotSync, shared_memory_root
 from w2v_spark.train.rounds import init_model
 
 log = logging.getLogger("w2v_spark")
-
-
-def check_arguments(cfg: TrainConfig) -> None:
-    """Checks of the arguments alone, before the output's lease is taken: the inputs exist and
-    the output is apart from them."""
-    _check_inputs(cfg)
-    outputs.check_apart(cfg.output, cfg.input)
-
-
-def preflight(cfg: TrainConfig) -> Start:
-    """Checks that need no Spark: the arguments, then that the output may be written, and how the
-    run starts (afresh, from a checkpoint, or publishing a finished run). The caller holds the
-    output's lease (``outputs.lease``).
-
-    Never changes anything: a refused run leaves the output and the staging directory as they were.
-    """
-    check_arguments(cfg)
-    return _check_output(cfg, verify_data=False)
-
-
-def _check_inputs(cfg: TrainConfig) -> None:
-    """Every input path or pattern names at least one file, and local inputs are not all empty."""
-    for path in cfg.input:
-        if "://" in path and not path.startswith("file://"):
-            continue  # remote: Spark will tell
-        local = path.removeprefix("file://")
-        if glob.has_magic(local):
-            if not glob.glob(local):
-                raise ConfigError(f"input pattern {path!r} matches no file; check --input")
-        elif not storage.exists(local):
-            raise ConfigError(f"input path {path!r} does not exist; check --input")
-    local_inputs = [p.removeprefix("file://") for p in cfg.input if "://" not in p or p.startswith("file://")]
-    denied = _unreadable(local_inputs)
-    if denied:
-        raise ConfigError(
-            f"cannot read the input {denied!r} (permission denied for this user); make it readable or leave it "
-            "out of --input"
-        )
-    found = checkpoints.input_identity(cfg.input)  # None when an input is remote: Spark will tell
-    if found is not None and found["bytes"] == 0:
-        raise DataError(f"the input is empty ({', '.join(cfg.input)}); check --input")
-
-
-@dataclass(frozen=True)
-class Start:
-    """How a run begins, from what is at its output: "fresh", "resume" (from ``checkpoint``) or
-    "publish" (a finished run sealed in the staging directory, not yet published)."""
-
-    action: str
-    checkpoint: checkpoints.Checkpoint | None = None
-    why: str = ""  # why a fresh start discards what the staging directory held (logged)
-
-
-def _check_output(cfg: TrainConfig, verify_data: bool = True) -> Start:
-    """The output may be written (docs/guarantees.md): apart from the inputs, holding nothing
-    w2v-spark did not write, empty or a finished run unless --overwrite; then how to start."""
-    if not storage.is_uri(cfg.output) or cfg.output.startswith("file://"):
-        _check_writable_beside(cfg.output.removeprefix("file://"))
-    outputs.check_apart(cfg.output, cfg.input)
-    found = outputs.inspect(cfg.output)
-    staging = outputs.staging_dir(cfg.output)
-    if found.staging == "foreign":
-        raise ConfigError(
-            f"{staging} exists and holds {found.example!r}, which w2v-spark did not write; "
-            "move it away or choose another --output"
-        )
-    if found.output == "foreign":
-        raise ConfigError(
-            f"output directory {cfg.output!r} holds {found.example!r}, which w2v-spark did not write; "
-            "choose another --output or move its files away"
-        )
-    if found.output == "finished" and not cfg.overwrite:
-        raise ConfigError(
-            f"output directory {cfg.output!r} already holds a finished run; pass --overwrite to replace it "
-            "or choose another --output"
-        )
-    if found.staging == "absent":
-        return Start("fresh")
-    return _check_staging(cfg, found, staging, verify_data)
-
-
-def _check_staging(cfg: TrainConfig, found: outputs.Found, staging: str, verify_data: bool) -> Start:
-    """How to go on from a staging directory of this tool's: continue, publish, or start over."""
-    if found.output == "partial" and not cfg.resume:  # starting over would strand the files already moved
-        raise ConfigError(
-            f"{staging} holds a finished run whose publish to {cfg.output!r} was interrupted; pass --resume to "
-            "finish it (then --overwrite to train again)"
-        )
-    if not cfg.resume:
-        if not cfg.overwrite:
-            what = "a finished run not yet published" if found.staging == "sealed" else "an unfinished run"
-            raise ConfigError(f"{staging} holds {what}; pass --resume to continue it or --overwrite to start over")
-        return Start("fresh", why="--overwrite without --resume")
-    if found.staging == "sealed":
-        return Start("publish")
-    checkpoint = checkpoints.latest(staging, verify_data)
-    if checkpoint is None:
-        return Start("fresh", why="it holds no usable checkpoint")
-    problem = checkpoints.mismatch(checkpoint, cfg)
-    if problem is None:
-        return Start("resume", checkpoint)
-    if cfg.overwrite:
-        return Start("fresh", why=problem)
-    raise ConfigError(f"{problem}; rerun with the same settings and input, or pass --overwrite to start over")
-
-
-def _unreadable(paths: list[str]) -> str | None:
-    """The first file or directory Spark would read from ``paths`` that this user cannot read,
-    else None: Spark's own error would come only after it starts."""
-    for pattern in paths:
-        for path in glob.glob(pattern) if glob.has_magic(pattern) else [pattern]:
-            if os.path.isdir(path):
-                found = _unreadable_under(path)
-                if found:
-                    return found
-            elif os.path.isfile(path) and not os.access(path, os.R_OK):
-                return path
-    return None
-
-
-def _unreadable_under(directory: str) -> str | None:
-    """``directory`` or the first directory or file under it this user cannot read (hidden and
-    _-prefixed names skipped, as Spark does), else None."""
-    if not os.access(directory, os.R_OK | os.X_OK):
-        return directory
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
-        for d in dirs:
-            if not os.access(os.path.join(root, d), os.R_OK | os.X_OK):
-                return os.path.join(root, d)
-        for f in files:
-            if not f.startswith((".", "_")) and not os.access(os.path.join(root, f), os.R_OK):
-                return os.path.join(root, f)
-    return None
-
-
-def _check_writable_beside(output: str) -> None:
-    """The run writes DIR.inprogress beside DIR: fail now, not after tokenizing, if it cannot."""
-    parent = os.path.dirname(os.path.abspath(os.path.expanduser(output)))
-    try:
-        os.makedirs(parent, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".w2v-spark-probe-"):
-            pass
-    except OSError as e:
-        raise ConfigError(
-            f"cannot write the output beside {output!r} ({e.strerror or e}); choose a writable --output"
-        ) from None
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a run's files go under its (staging) directory (README, "Output layout")."""
-
-    vocab: str
-    corpus: str  # the id-encoded shards (corpus.py)
-    tuples: str  # tuples/epoch=E/ (tuples.py)
-    work: str  # _training/: the model's blocks, the rounds' deltas, the count tables
-    vectors: str
-    text: str
-    binary: str
-    metrics: str
-
-    @property
-    def vocab_file(self) -> str:
-        return storage.join(self.vocab, "part-00000.parquet")
-
-
-def layout(output: str) -> Layout:
-    """Where everything goes under the output directory."""
-    names = {
-        "vocab": "vocab",
-        "corpus": "corpus",
-        "tuples": "tuples",
-        "work": "_training",
-        "vectors": "vectors",
-        "text": "vectors.txt",
-        "binary": "vectors.bin",
-        "metrics": "metrics.json",
-    }
-    return Layout(**{field_name: storage.join(output, rel) for field_name, rel in names.items()})
 
 
 def read_corpus(spark: SparkSession, cfg: TrainConfig) -> DataFrame:
@@ -248,7 +75,7 @@ def run(
     nothing a rerun could use.
     """
     with outputs.lease(cfg.output) as held:
-        start = _check_output(cfg)
+        start = check_output(cfg)
         job = _start_job(cfg, spark, started, start, held, word2vec_files)
         try:
             if start.action == "publish":
@@ -409,11 +236,6 @@ def _metrics(job: Job, corpus: Corpus, shape: ModelShape, epochs: list[EpochReco
     )
 
 
-def exchange_strategy(cfg: TrainConfig) -> Exchange:
-    """The exchange strategy the settings ask for (exchange.py)."""
-    return get_exchange("hogwild" if cfg.hogwild else "average")
-
-
 def _warn_local_output(output: str, master: str) -> None:
     if master and not master.startswith("local") and "://" not in output:
         log.warning(
@@ -435,12 +257,12 @@ def _prepare_corpus(job: Job, tokens: DataFrame) -> Corpus:
     with progress.spark_stages(spark, "VOCABULARY", cfg.report_delay):
         vocab = build_vocabulary(tokens, cfg.min_count, cfg.max_vocab_size)
     if vocab.size == 0:
-        raise _empty_vocabulary(spark, tokens, cfg)
-    _check_vocabulary(vocab.size, cfg)
+        raise empty_vocabulary(spark, tokens, cfg)
+    check_vocabulary(vocab.size, cfg)
     if job.word2vec_files:  # refused now rather than after training, when the files are written
         formats.check_words(vocab.words, "change --token-pattern so that it matches no whitespace")
     _check_resumable(job, vocab)
-    _check_memory(spark, vocab.size, cfg, job.master)
+    check_memory(spark, vocab.size, cfg, job.master)
     storage.write_table(vocab.to_arrow(), job.paths.vocab)
     job.stages["vocabulary"] = time.perf_counter() - t
     log.info(
@@ -579,31 +401,6 @@ def _save_checkpoint(
     checkpoints.save(job.staging, len(epochs), state, checksums, keep=job.cfg.keep_checkpoints)
 
 
-def run_passes(cfg: TrainConfig) -> int:
-    """Passes over the corpus this run trains: ``epochs``, or more for averaged shard models
-    (``rounds.passes``; README, "Shards and quality")."""
-    if not cfg.scale_epochs:
-        return cfg.epochs
-    return rounds.passes(cfg.epochs, exchange_strategy(cfg).planned_models(cfg.shards))
-
-
-def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> None:
-    """Refuse a model whose loss blew up, before it is checkpointed or exported.
-
-    A loss that is not finite or above ten times an untrained model's (``untrained_loss``)
-    means SGD diverged and the vectors are noise: a learning rate too large for the corpus, or
-    too many shards each stepping at the multiple (docs/averaging-experiments.md, "Decisions").
-    """
-    untrained = objectives.get(cfg.objective).untrained_loss(cfg.negative, vocab_size)
-    if math.isfinite(record.loss) and record.loss <= 10 * untrained:
-        return
-    raise TrainingError(
-        f"training diverged in epoch {record.epoch} (mean loss {record.loss:.3g} per example, an untrained "
-        f"model's is {untrained:.2f}) with {cfg.shards} shard(s) each at {record.lr_multiple:.2f} times "
-        f"--alpha {cfg.alpha}; lower --alpha or train fewer shards (--partitions)"
-    )
-
-
 def _train_epoch(
     job: Job, corpus: Corpus, shape: ModelShape, setup: _EpochSetup, epoch: int, model_dir: str
 ) -> tuple[EpochRecord, rounds.EpochResult]:
@@ -663,68 +460,6 @@ def _train_epoch(
         record.train_seconds,
     )
     return record, result
-
-
-def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: int) -> tuple[HotSync | None, int]:
-    """Whether the shards meet mid-round to average the hottest rows, how often (unset: by the
-    corpus's ``tokens``), and in how many tasks (logged).
-
-    Meeting shards must run at once, so a round is a barrier stage of min(shards, task slots)
-    tasks, each training its share of the shards side by side; the vectors do not depend on
-    that split (docs/averaging-experiments.md, "Decisions"). Only the reproducible exchange meets.
-    """
-    shards = cfg.shards
-    if shards == 1 or not exchange.reproducible:
-        return None, 0
-    master = tasks.spark_setting(spark, "spark.master") or ""
-    dynamic = (tasks.spark_setting(spark, "spark.dynamicAllocation.enabled") or "false").lower() == "true"
-    why = "--hot-words is 0" if cfg.hot_words == 0 else ""
-    if dynamic and not why:
-        why = (
-            "barrier stages cannot run with spark.dynamicAllocation.enabled (the vectors differ from a run without it)"
-        )
-    hint = (
-        "averaging costs accuracy against one model (README, 'Shards and quality'): --hogwild trains one model "
-        "per executor instead, not bit-reproducible"
-    )
-    if why:
-        log.info(
-            "training: %d shard models averaged %d time(s) per epoch, no hot-row meetings (%s); %s",
-            shards,
-            cfg.syncs_per_epoch,
-            why,
-            hint,
-        )
-        return None, 0
-    # A barrier stage wider than the tasks Spark runs at once is never admitted (Spark retries
-    # for minutes, then fails); a narrower round gives the same vectors, so fit the round to them.
-    slots = tasks.concurrent_tasks(spark, local_slots(master) or tasks.task_slots(spark))
-    hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch or meetings_per_epoch(tokens))
-    per = f"{MEETING_STEP} per {TOKENS_PER_STEP / 1e6:g}M of the corpus's {tokens:,} tokens"
-    how = "--hot-syncs-per-epoch" if cfg.hot_syncs_per_epoch else per
-    round_tasks = min(shards, slots)
-    log.info(
-        "training: %d shard models averaged %d time(s) per epoch and their %d most frequent words' rows %d "
-        "times (%s), in %d task(s), reproducibly; %s",
-        shards,
-        cfg.syncs_per_epoch,
-        hot.rows,
-        hot.per_epoch,
-        how,
-        round_tasks,
-        hint,
-    )
-    return hot, round_tasks
-
-
-def round_restarts(spark: SparkSession, master: str) -> int:
-    """Times a failed round with meetings runs again (``rounds.run_round``): as often as Spark
-    retries a failed task, spark.task.maxFailures − 1 (3 by default), none on ``local[N]`` and
-    F − 1 on ``local[N,F]``, where Spark itself ignores that setting."""
-    if m := re.fullmatch(r"local(?:\[[^,\]]*(?:,\s*(\d+))?\])?", master):
-        return int(m.group(1)) - 1 if m.group(1) else 0
-    setting = tasks.spark_setting(spark, "spark.task.maxFailures") or "4"
-    return max(0, int(setting) - 1) if setting.strip().isdigit() else 3
 
 
 def meeting_root(job: Job, hot: HotSync | None, shape: ModelShape, run: str) -> str:
@@ -791,82 +526,3 @@ def _remove_working_files(staging: str, paths: Layout) -> None:
     for directory, name in ((paths.tuples, "tuples/"), (paths.corpus, "corpus/")):
         if not any(f.startswith(name) for f in listed):
             storage.delete_dir(directory)
-
-
-def _empty_vocabulary(spark: SparkSession, tokens: Any, cfg: TrainConfig) -> DataError:
-    """Why the vocabulary is empty, in one line: no text, no tokens, or min_count too high."""
-    from pyspark.sql import functions as F
-
-    inputs = ", ".join(cfg.input) or "the DataFrame"
-    counts = tokens.select(F.explode("tokens").alias("w")).groupBy("w").count()
-    row = counts.agg(F.count("*").alias("distinct"), F.max("count").alias("top")).first()
-    distinct, top = (row["distinct"], row["top"]) if row is not None else (0, None)
-    if distinct == 0:
-        if not cfg.input or read_lines(spark, cfg.input).limit(1).count() == 0:
-            return DataError(f"the input is empty ({inputs}); check --input")
-        return DataError(
-            f"the input has no tokens: no text in {inputs} matches the token pattern; check --input or --token-pattern"
-        )
-    return DataError(
-        f"no word occurs at least min_count={cfg.min_count} times: the input has {distinct:,} distinct words "
-        f"and the most frequent occurs {top:,} times; lower --min-count (to {top} or less) or add text"
-    )
-
-
-MEMORY_SETTINGS = (
-    "spark.executor.cores",
-    "spark.executor.pyspark.memory",
-    "spark.executor.memory",
-    "spark.executor.memoryOverhead",
-    "spark.executor.memoryOverheadFactor",
-)
-
-
-def _check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master: str) -> None:
-    """Fail before the corpus is encoded if the model cannot fit (see memory.check_model_fits)."""
-    model = memory.model_bytes(vocab_size, cfg.vector_size)
-    tasks_at_once = min(cfg.shards, local_slots(master) or cfg.shards)
-    if cfg.hot_words and not cfg.hogwild:
-        tasks_at_once = cfg.shards  # meeting shards all train at once, several to a task if slots are few
-    conf = {k: v for k in MEMORY_SETTINGS if (v := tasks.spark_setting(spark, k)) is not None}
-    problem = memory.check_model_fits(model, master, conf, tasks_at_once, memory.available_bytes())
-    if problem:
-        raise DataError(problem)
-    log.info(
-        "model: %s words x %d dimensions = %s per copy (one per shard training, %d at once; none in the driver)",
-        f"{vocab_size:,}",
-        cfg.vector_size,
-        memory.gib(model),
-        tasks_at_once,
-    )
-
-
-def local_slots(master: str) -> int | None:
-    """Tasks that run at once in a local master (local[N], local[*], local, local-cluster[n,c,m]),
-    else None. ``local[*]`` counts the CPUs this process may use (affinity, cgroup quota), not
-    the machine's; bare ``local`` is one thread, as in Spark."""
-    if m := re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master):
-        return 1 if m.group(1) is None else limits.usable_cpus() if m.group(1) == "*" else int(m.group(1))
-    if m := re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]", master):
-        return int(m.group(1)) * int(m.group(2))
-    return None
-
-
-def _check_vocabulary(size: int, cfg: TrainConfig) -> None:
-    objective = objectives.get(cfg.objective)
-    limit = objective.max_vocab
-    if limit is not None and size > limit:
-        raise DataError(
-            f"the {cfg.objective} objective is limited to {limit:,} words and the vocabulary has {size:,}; "
-            f"set --max-vocab-size {limit}, raise --min-count, or use --objective negative_sampling"
-        )
-    # the negatives' draws reject the words around their pair: more words than that must exist
-    need = objective.rejection_span(cfg.window) + 1
-    if objective.uses_negatives and size < need:
-        per_pair = objectives.get("negative_sampling").rejection_span(cfg.window) + 1
-        other = f", or use --objective negative_sampling (needs {per_pair})" if size >= per_pair else ""
-        raise DataError(
-            f"the vocabulary has only {size} words, too few for negative sampling with window={cfg.window} "
-            f"(--objective {cfg.objective} needs at least {need}); add text, lower --min-count or lower --window"
-            f"{other}"
-        )
