@@ -34,8 +34,8 @@ def _one_cpu() -> None:
 @pytest.mark.skipif(not TWO_CPUS, reason="needs two CPUs to pin a process to one")
 def test_local_star_counts_the_cpus_this_process_may_use_not_the_machines():
     code = (
-        "from w2v_spark.job.plan import local_slots; from w2v_spark.runtime.session import effective_master; "
-        "print(local_slots('local[*]'), local_slots('local'), local_slots('local[3]'), effective_master('', ''), "
+        "from w2v_spark.runtime.master import Master; from w2v_spark.runtime.session import effective_master; "
+        "print(*(Master.parse(u).slots for u in ('local[*]', 'local', 'local[3]')), effective_master('', ''), "
         "effective_master('local[*,4]', ''))"
     )
     r = subprocess.run(

@@ -432,10 +432,14 @@ def test_a_round_with_meetings_whose_task_failed_runs_again_with_the_same_result
 
 def test_a_failed_round_with_meetings_runs_again_as_often_as_spark_retries_a_task(spark):
     from w2v_spark.job.plan import round_restarts
+    from w2v_spark.runtime.master import Master
 
-    assert round_restarts(spark, "local[2]") == round_restarts(spark, "local") == 0  # as Spark: no retries
-    assert round_restarts(spark, "local[4,3]") == 2
-    assert round_restarts(spark, "spark://h:7077") == round_restarts(spark, "local-cluster[2,1,1024]") == 3
+    def restarts(url: str) -> int:
+        return round_restarts(spark, Master.parse(url))
+
+    assert restarts("local[2]") == restarts("local") == 0  # as Spark: no retries
+    assert restarts("local[4,3]") == 2
+    assert restarts("spark://h:7077") == restarts("local-cluster[2,1,1024]") == 3
 
 
 def test_an_epoch_with_hot_row_meetings_is_the_same_in_one_task_or_two(spark, tmp_path):

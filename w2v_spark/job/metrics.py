@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from w2v_spark.runtime import memory
+from w2v_spark.runtime.master import Master
 from w2v_spark.train.hot_rows import HotSync
 from w2v_spark.train.rounds import EpochResult
 from w2v_spark.train.tuples import TupleStats
@@ -38,14 +39,13 @@ class Peaks:
         memory.merge_peaks(self.workers, result.worker_peaks)
         memory.merge_peaks(self.jvms, result.jvm_peaks)
 
-    def report(self, master: str) -> dict[str, Any]:
+    def report(self, master: Master) -> dict[str, Any]:
         """Peak resident memory of the driver's Python, the executors' JVMs (in local mode the
         driver's JVM, which runs the tasks) and the Python workers, as the tasks saw them."""
         jvm = max(self.jvms.values(), default=None)
-        single_jvm = master.startswith("local") and not master.startswith("local-cluster")
         return {
             "driver_python_mb": memory.peak_rss_mb(),
-            "driver_jvm_mb": jvm if single_jvm else None,
+            "driver_jvm_mb": jvm if master.one_jvm else None,
             "jvm_max_mb": jvm,
             "jvms_mb": {str(pid): peak for pid, peak in sorted(self.jvms.items())},
             "python_worker_max_mb": max(self.workers.values(), default=0.0),

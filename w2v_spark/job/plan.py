@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -14,7 +13,8 @@ from pyspark.sql import SparkSession
 from w2v_spark.config import TrainConfig
 from w2v_spark.errors import DataError, TrainingError
 from w2v_spark.job.metrics import EpochRecord
-from w2v_spark.runtime import limits, memory, tasks
+from w2v_spark.runtime import memory, tasks
+from w2v_spark.runtime.master import Master
 from w2v_spark.text.tokens import read_lines
 from w2v_spark.train import objectives, rounds
 from w2v_spark.train.exchange import Exchange
@@ -65,7 +65,7 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
     shards = cfg.shards
     if shards == 1 or not exchange.reproducible:
         return None, 0
-    master = tasks.spark_setting(spark, "spark.master") or ""
+    master = Master.parse(tasks.spark_setting(spark, "spark.master") or "")
     dynamic = (tasks.spark_setting(spark, "spark.dynamicAllocation.enabled") or "false").lower() == "true"
     why = "--hot-words is 0" if cfg.hot_words == 0 else ""
     if dynamic and not why:
@@ -87,7 +87,7 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
         return None, 0
     # A barrier stage wider than the tasks Spark runs at once is never admitted (Spark retries
     # for minutes, then fails); a narrower round gives the same vectors, so fit the round to them.
-    slots = tasks.concurrent_tasks(spark, local_slots(master) or tasks.task_slots(spark))
+    slots = tasks.concurrent_tasks(spark, master.slots or tasks.task_slots(spark))
     hot = HotSync(cfg.hot_words, cfg.hot_syncs_per_epoch or meetings_per_epoch(tokens))
     per = f"{MEETING_STEP} per {TOKENS_PER_STEP / 1e6:g}M of the corpus's {tokens:,} tokens"
     how = "--hot-syncs-per-epoch" if cfg.hot_syncs_per_epoch else per
@@ -106,25 +106,14 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
     return hot, round_tasks
 
 
-def round_restarts(spark: SparkSession, master: str) -> int:
+def round_restarts(spark: SparkSession, master: Master) -> int:
     """Times a failed round with meetings runs again (``rounds.run_round``): as often as Spark
     retries a failed task, spark.task.maxFailures − 1 (3 by default), none on ``local[N]`` and
     F − 1 on ``local[N,F]``, where Spark itself ignores that setting."""
-    if m := re.fullmatch(r"local(?:\[[^,\]]*(?:,\s*(\d+))?\])?", master):
-        return int(m.group(1)) - 1 if m.group(1) else 0
+    if master.task_retries is not None:
+        return master.task_retries
     setting = tasks.spark_setting(spark, "spark.task.maxFailures") or "4"
     return max(0, int(setting) - 1) if setting.strip().isdigit() else 3
-
-
-def local_slots(master: str) -> int | None:
-    """Tasks that run at once in a local master (local[N], local[*], local, local-cluster[n,c,m]),
-    else None. ``local[*]`` counts the CPUs this process may use (affinity, cgroup quota), not
-    the machine's; bare ``local`` is one thread, as in Spark."""
-    if m := re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master):
-        return 1 if m.group(1) is None else limits.usable_cpus() if m.group(1) == "*" else int(m.group(1))
-    if m := re.fullmatch(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]", master):
-        return int(m.group(1)) * int(m.group(2))
-    return None
 
 
 MEMORY_SETTINGS = (
@@ -136,10 +125,10 @@ MEMORY_SETTINGS = (
 )
 
 
-def check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master: str) -> None:
+def check_memory(spark: SparkSession, vocab_size: int, cfg: TrainConfig, master: Master) -> None:
     """Fail before the corpus is encoded if the model cannot fit (see memory.check_model_fits)."""
     model = memory.model_bytes(vocab_size, cfg.vector_size)
-    tasks_at_once = min(cfg.shards, local_slots(master) or cfg.shards)
+    tasks_at_once = min(cfg.shards, master.slots or cfg.shards)
     if cfg.hot_words and not cfg.hogwild:
         tasks_at_once = cfg.shards  # meeting shards all train at once, several to a task if slots are few
     conf = {k: v for k in MEMORY_SETTINGS if (v := tasks.spark_setting(spark, k)) is not None}

@@ -32,12 +32,12 @@ from w2v_spark.job.plan import (
     empty_vocabulary,
     exchange_strategy,
     hot_sync,
-    local_slots,
     round_restarts,
     run_passes,
 )
 from w2v_spark.job.preflight import Start, check_output
 from w2v_spark.runtime import progress, storage, tasks
+from w2v_spark.runtime.master import Master
 from w2v_spark.text.corpus import ShardStats, encode, shard, write_corpus
 from w2v_spark.text.tokens import check_token_pattern, read_lines, tokenize
 from w2v_spark.text.vocabulary import Vocabulary, build_vocabulary, keep_probabilities, noise_distribution, read_words
@@ -107,7 +107,7 @@ class Job:
 
     spark: SparkSession
     cfg: TrainConfig  # with partitions resolved
-    master: str
+    master: Master  # the session's, parsed once
     run: str  # this run's id: in the manifest, and naming its executor-local files
     staging: str  # DIR.inprogress: everything is written here, then published (outputs.py)
     paths: Layout  # under staging
@@ -142,8 +142,8 @@ def _start_job(
     or start a fresh staging directory (what was there was checked to be this tool's)."""
     t_start = time.perf_counter() if started is None else started
     startup = time.perf_counter() - t_start
-    master = tasks.spark_setting(spark, "spark.master") or ""
-    cfg = dataclasses.replace(cfg, partitions=cfg.partitions or local_slots(master) or tasks.task_slots(spark))
+    master = Master.parse(tasks.spark_setting(spark, "spark.master") or "")
+    cfg = dataclasses.replace(cfg, partitions=cfg.partitions or master.slots or tasks.task_slots(spark))
     _warn_local_output(cfg.output, master)
     staging = outputs.staging_dir(cfg.output)
     if start.checkpoint is not None and (problem := checkpoints.mismatch(start.checkpoint, cfg)):  # with partitions
@@ -219,7 +219,11 @@ def _metrics(job: Job, corpus: Corpus, shape: ModelShape, epochs: list[EpochReco
     return RunMetrics(
         version=__version__,
         config=job.cfg.to_public_dict(),
-        spark={"version": job.spark.version, "master": redact_url(job.master), "connect": tasks.is_connect(job.spark)},
+        spark={
+            "version": job.spark.version,
+            "master": redact_url(job.master.url),
+            "connect": tasks.is_connect(job.spark),
+        },
         executor_package_paths=sorted(job.peaks.packages),
         executors_seen=len(job.peaks.executors),
         vocab_size=corpus.vocab.size,
@@ -236,14 +240,14 @@ def _metrics(job: Job, corpus: Corpus, shape: ModelShape, epochs: list[EpochReco
     )
 
 
-def _warn_local_output(output: str, master: str) -> None:
-    if master and not master.startswith("local") and "://" not in output:
+def _warn_local_output(output: str, master: Master) -> None:
+    if master.url and not master.local and "://" not in output:
         log.warning(
             "output %s is a local path but Spark runs on %s: executors write corpus/, tuples/ and the model "
             "blocks there, so every executor must see the same directory; otherwise use a shared URI "
             "(hdfs://, s3a://)",
             output,
-            master,
+            master.url,
         )
 
 
@@ -466,7 +470,7 @@ def meeting_root(job: Job, hot: HotSync | None, shape: ModelShape, run: str) -> 
     """Where the hot-row meetings happen: on a board in shared memory when every task runs on
     this machine (a local master in a classic session) and it has room for it, else "" (files
     in the round directories, wherever the output is). Logged when it is shared memory."""
-    if hot is None or local_slots(job.master) is None or tasks.is_connect(job.spark):
+    if hot is None or not job.master.local or tasks.is_connect(job.spark):
         return ""
     need = hot.meeting_bytes(job.cfg.shards, shape.vocab_size, shape.vector_size)  # the board of a round
     root = shared_memory_root(run, need)

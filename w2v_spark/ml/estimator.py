@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -31,6 +30,7 @@ from w2v_spark.ml.model import Word2VecModel, Word2VecSummary
 from w2v_spark.ml.params import Word2VecParams, check_input, for_params
 from w2v_spark.ml.persistence import ReadWrite
 from w2v_spark.runtime import storage, tasks
+from w2v_spark.runtime.master import Master
 from w2v_spark.text.tokens import sentences
 
 
@@ -192,7 +192,7 @@ def _working_dir(spark: SparkSession, temp_dir: str) -> Iterator[str]:
         parent = temp_dir
     else:
         master = tasks.spark_setting(spark, "spark.master") or ""
-        if not re.match(r"local(\[|-cluster\[|$)", master):
+        if not Master.parse(master).local:
             raise ValueError(
                 f"tempDir is unset and Spark runs on {master!r}: set tempDir to a directory the driver and every "
                 "executor can reach (hdfs://..., s3a://..., a shared mount)"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from w2v_spark.private import private_dir
+from w2v_spark.runtime.master import Master
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def plan(master: str, remote: str, spark_conf: dict[str, str]) -> ClassArchive |
     from pyspark import SparkContext
 
     directory = cache_dir()
-    if remote or not master.startswith("local") or "spark.driver.extraJavaOptions" in spark_conf or not directory:
+    if remote or not Master.parse(master).local or "spark.driver.extraJavaOptions" in spark_conf or not directory:
         return None
     if SparkContext._gateway is not None:  # this process already runs a JVM: not ours to end
         return None

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 
 from w2v_spark.runtime import limits
+from w2v_spark.runtime.master import Master
 
 
 def peak_rss_mb() -> float:
@@ -118,7 +119,9 @@ def gib(n: float) -> str:
 WORKER_BASE = 512 << 20
 
 
-def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: int, available: int | None) -> str | None:
+def check_model_fits(
+    model: int, master: Master, conf: Mapping[str, str], tasks: int, available: int | None
+) -> str | None:
     """Why the model cannot fit with these settings (a one-line message with the fix), or None.
 
     ``model`` is one copy's bytes, ``tasks`` the shards that train at once, ``available`` what
@@ -130,7 +133,7 @@ def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: in
     (``memoryOverhead``) must hold them.
     """
     fix = "lower --max-vocab-size or --vector-size, or raise --min-count"
-    if master.startswith("local"):
+    if master.local:
         need = tasks * model
         if available is not None and need > available:
             return (
@@ -147,7 +150,7 @@ def check_model_fits(model: int, master: str, conf: Mapping[str, str], tasks: in
             f"spark.executor.pyspark.memory={pyspark_memory} gives each of {cores} Python workers less than the "
             f"{gib(per_worker)} a training task needs; set it to at least {gib(cores * per_worker)} or {fix}"
         )
-    if master.startswith(("yarn", "k8s")) and pyspark_memory is None:
+    if master.container_managed and pyspark_memory is None:
         heap = parse_size(conf.get("spark.executor.memory", "1g"))
         overhead = conf.get("spark.executor.memoryOverhead")
         factor = float(conf.get("spark.executor.memoryOverheadFactor", "0.1"))

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 from w2v_spark.errors import ConfigError
 from w2v_spark.runtime import limits
 from w2v_spark.runtime.jvmcache import ClassArchive
+from w2v_spark.runtime.master import Master
 
 # Settings that suit this job everywhere; user settings ([spark] table, --conf) override them.
 DEFAULT_SPARK_CONF: dict[str, str] = {
@@ -91,7 +92,7 @@ def start_session(
     """
     effective, remote = effective_master(master, remote), pin_local(remote)
     conf = dict(DEFAULT_SPARK_CONF)
-    starts_spark = effective.startswith("local") or remote.startswith("local")
+    starts_spark = Master.parse(effective).local or Master.parse(remote).local
     if not remote.startswith("sc://"):  # a remote server's logging is its own
         conf["spark.log.level"] = log_level
     if starts_spark:
