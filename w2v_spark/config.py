@@ -181,7 +181,7 @@ FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fiel
 # How the settings split. Run options say where and how a run goes, never what it learns: they
 # stay out of a checkpoint's fingerprint (checkpoints.py), and the Python API has no Params for
 # them. The tokenizer's settings are Params of w2v_spark.Tokenizer; every other field is a
-# model parameter, a Param of w2v_spark.Word2Vec (ml_params.py; tests/test_estimator.py checks
+# model parameter, a Param of w2v_spark.Word2Vec (ml/params.py; tests/unit/test_estimator.py checks
 # that each field has its place).
 RUN_OPTIONS = frozenset(
     {

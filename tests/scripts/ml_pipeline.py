@@ -1,5 +1,5 @@
 """One pyspark.ml pipeline, run as users write it: RegexTokenizer -> Word2Vec -> fit -> transform
--> findSynonyms -> PipelineModel save and load. tests/test_estimator.py runs it twice, changing
+-> findSynonyms -> PipelineModel save and load. tests/spark/test_estimator.py runs it twice, changing
 only the Word2Vec import line, on a classic and on a Spark Connect session, and compares what it
 prints (JSON: column names and types, synonyms, row counts)."""
 

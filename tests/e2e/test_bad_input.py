@@ -7,7 +7,6 @@ import gzip
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,17 +150,6 @@ def test_read_only_file_system_is_refused(tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_checkpoints_load_without_unpickling(tmp_path):
-    """A model file holding pickled objects is refused, not executed."""
-    from w2v_spark.runtime import storage
-
-    evil = tmp_path / "model.npy"
-    with open(evil, "wb") as fh:
-        np.save(fh, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ValueError, match="allow_pickle"):
-        storage.read_arrays(str(evil), 1)
-
-
 def test_a_model_too_big_for_memory_is_refused_before_training(tmp_path):
     # 20 million dimensions: E and Theta for the sample's vocabulary need hundreds of GiB per copy.
     out = tmp_path / "out"
@@ -235,39 +223,3 @@ def test_an_unreadable_vectors_file_gets_a_hint_naming_it_not_the_output(unprivi
                          str(unprivileged.home / "out.bin"), timeout=120)  # fmt: skip
     _one_line_error(r, 1, f"Permission denied: '{vectors}'; check that --vectors {vectors} can be read by the user")
     assert "--output" not in r.stderr
-
-
-def test_sparks_permission_error_names_the_input_it_could_not_read(unprivileged):
-    """When Spark itself cannot read an input (one the preflight cannot check, such as a remote
-    one, or one whose permissions changed since), its error is named with the input's flag; a
-    permission error on another path keeps the hint about --output."""
-    corpus = unprivileged.home / "corpus.txt"
-    corpus.write_text("some text\n" * 100)
-    unprivileged.unreadable(corpus)
-    script = (
-        "import sys\n"
-        "from pyspark.sql import SparkSession\n"
-        "from w2v_spark.cli.main import describe_failure\n"
-        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
-        "spark.sparkContext.setLogLevel('FATAL')\n"
-        "inputs = [('--input', sys.argv[1])]\n"
-        "try:\n"
-        "    spark.read.text(sys.argv[1]).count()\n"
-        "except Exception as e:\n"
-        "    print(describe_failure(e, inputs))\n"
-        "try:\n"
-        "    open(sys.argv[2] + '/metrics.json', 'w')\n"
-        "except OSError as e:\n"
-        "    print(describe_failure(e, inputs))\n"
-        "spark.stop()\n"
-    )
-    locked = unprivileged.unwritable(unprivileged.home / "locked")
-    r = unprivileged.run(sys.executable, "-c", script, str(corpus), str(locked), timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    spark_line, other_line = r.stdout.strip().splitlines()[-2:]
-    assert "Permission denied" in spark_line and str(corpus) in spark_line, spark_line
-    assert spark_line.endswith(f"; check that --input {corpus} can be read by the user running the job"), spark_line
-    assert other_line == (
-        f"PermissionError: [Errno 13] Permission denied: '{locked}/metrics.json'; "
-        "check that --output (and the directory beside it) can be written"
-    )

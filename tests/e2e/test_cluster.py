@@ -23,7 +23,11 @@ import pytest
 from tests.helpers import ENV, SMALL, assert_same_vectors, check_outputs, w2v
 
 SPARK_HOME = Path(pyspark.__file__).parent
+
+
 MASTER = "org.apache.spark.deploy.master.Master"
+
+
 WORKER = "org.apache.spark.deploy.worker.Worker"
 
 
@@ -143,12 +147,6 @@ def test_local_cluster_gives_the_same_vectors_as_local_mode(small_corpus, refere
     assert metrics["executors_seen"] >= 2 and len(metrics["memory"]["jvms_mb"]) >= 2  # tasks saw several JVMs
     assert metrics["memory"]["driver_jvm_mb"] is None  # the driver's JVM runs no task here: not known
     assert_same_vectors(out, reference)
-
-
-def test_the_entry_point_in_the_repository_is_the_packaged_one():
-    from w2v_spark.cli.package import ENTRY_POINT
-
-    assert (Path(__file__).resolve().parent.parent / "jobs" / "train.py").read_text() == ENTRY_POINT
 
 
 def test_an_executor_killed_mid_training_changes_nothing(standalone, package, small_corpus, reference, tmp_path):

@@ -1,7 +1,7 @@
 """The fault matrix: each fault is made for real, and every run ends either with the vectors of
 an uninterrupted run (bit for bit) or with a one-line refusal, and never loses a file outside
 its own directories (docs/guarantees.md, "Faults"). Faults of the machine itself (CPU and
-memory limits, a full /dev/shm) are in tests/test_limits.py."""
+memory limits, a full /dev/shm) are in tests/e2e/test_limits.py."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="w2v-airflow-home-
 pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.apache.spark")
 
-DAGS = Path(__file__).resolve().parent.parent / "jobs" / "dags"
+DAGS = Path(__file__).resolve().parents[2] / "jobs" / "dags"
 
 
 @pytest.fixture(scope="module")

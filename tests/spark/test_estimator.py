@@ -2,91 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-import json
-import subprocess
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.linalg import Vectors
 
-from tests.helpers import ENV, REPO
 from w2v_spark import Tokenizer, Word2Vec, Word2VecModel
 from w2v_spark.errors import ConfigError, DataError
-from w2v_spark.io.formats import read_vectors
-
-SCRIPT = REPO / "tests" / "scripts" / "ml_pipeline.py"
-MLLIB_IMPORT = "from pyspark.ml.feature import Word2Vec  # the line the test replaces"
-
-
-def _run_script(work: Path, corpus: Path, ours: bool, session: str) -> dict[str, Any]:
-    text = SCRIPT.read_text()
-    assert text.count(MLLIB_IMPORT) == 1
-    if ours:
-        text = text.replace(MLLIB_IMPORT, "from w2v_spark import Word2Vec  # the line the test replaces")
-    script = work / f"{'ours' if ours else 'mllib'}-{session}.py"
-    script.write_text(text)
-    (work / script.stem).mkdir()
-    r = subprocess.run([sys.executable, str(script), str(corpus), str(work / script.stem), session],
-                       capture_output=True, text=True, timeout=600, env=ENV, check=False)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
-    result: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
-    return result
-
-
-@pytest.fixture(scope="module")
-def script_run(script_corpus, tmp_path_factory) -> Callable[[bool, str], dict[str, Any]]:
-    """The pipeline script's result for (ours, session), each run once per module: every run
-    starts its own Spark, and the Connect case compares with the classic one."""
-    work = tmp_path_factory.mktemp("scripts")
-    return functools.cache(lambda ours, session: _run_script(work, script_corpus, ours, session))
-
-
-@pytest.fixture(scope="module")
-def script_corpus(small_corpus, tmp_path_factory) -> Path:
-    path: Path = tmp_path_factory.mktemp("script") / "docs.txt"
-    path.write_text("".join(small_corpus.read_text().splitlines(keepends=True)[:3000]))
-    return path
-
-
-@pytest.mark.parametrize("session", ["classic", "connect"])
-def test_one_pipeline_script_runs_with_mllib_and_with_ours(script_run, session):
-    """RegexTokenizer -> Word2Vec -> fit -> transform -> findSynonyms -> PipelineModel save and
-    load, with only the Word2Vec import changed: the same columns and types come out."""
-    mllib, ours = script_run(False, session), script_run(True, session)
-    for key in ("transform", "synonyms", "vectors", "loaded_stages", "rows", "vector_size", "synonym_rows"):
-        assert ours[key] == mllib[key], key
-    assert ours["transform"][-1] == ["features", "vector"]
-    assert ours["vectors"] == [["word", "string"], ["vector", "vector"]]
-    assert ours["loaded_same"] and mllib["loaded_same"]
-    assert ours["vector_rows"] == mllib["vector_rows"]  # the same vocabulary: minCount means the same
-    assert "kernel" not in ours["synonym_words"] and len(ours["array"]) == 3
-    if session == "connect":  # and the same vectors as the classic session's
-        classic = script_run(True, "classic")
-        assert ours["array"] == classic["array"] and ours["synonym_words"] == classic["synonym_words"]
-
-
-def test_the_estimator_trains_the_clis_vectors(spark, small_corpus, reference, tmp_path):
-    """Pipeline([Tokenizer(), Word2Vec()]) on the lines the CLI reads gives the CLI's vectors."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    w2v = Word2Vec(numPartitions=2, vectorSize=32, maxIter=4, minCount=3, tempDir=str(temp))
-    model = Pipeline(stages=[Tokenizer(), w2v]).fit(spark.read.text(str(small_corpus))).stages[-1]
-    assert isinstance(model, Word2VecModel)
-    words, vectors = read_vectors(str(reference))
-    assert model.words == words
-    assert model.vectors.tobytes() == vectors.tobytes(), float(np.abs(model.vectors - vectors).max())  # bit for bit
-    assert list(temp.iterdir()) == []  # fit's working files are gone
-    summary = model.summary
-    assert [e.epoch for e in summary.epochs] == [1, 2, 3, 4] and summary.vocabSize == len(words)
-    assert summary.lossHistory[-1] < summary.lossHistory[0] and all(e.examples > 0 for e in summary.epochs)
-    assert model.getVectorSize() == 32 and model.getNumPartitions() == 2 and model.uid == w2v.uid
 
 
 def test_a_wrong_input_column_is_refused_before_training(spark):
@@ -157,14 +79,6 @@ def test_save_and_load_keep_vectors_params_and_summary(spark, tmp_path):
     assert again.getVectorSize() == 8 and again.getHogwild() and again.getMaxIter() == 5
 
 
-def test_word2vec_formats_read_back(tmp_path):
-    model = _toy_model()
-    for name, binary in (("v.txt", False), ("v.bin", True)):
-        model.saveWord2VecFormat(str(tmp_path / name), binary=binary)
-        words, vectors = read_vectors(str(tmp_path / name))
-        assert words == model.words and np.array_equal(vectors, model.vectors)
-
-
 def test_fit_keeps_words_with_whitespace_and_the_word2vec_formats_refuse_them(spark, tmp_path):
     """fit() trains the tokens it is given, spaces included (its model writes no word2vec file
     unless asked); the word2vec formats separate fields with whitespace, so they refuse such a
@@ -178,20 +92,6 @@ def test_fit_keeps_words_with_whitespace_and_the_word2vec_formats_refuse_them(sp
         with pytest.raises(DataError, match=r"^the word 'new york' holds whitespace, .*; keep such words in Parquet"):
             model.saveWord2VecFormat(str(tmp_path / name), binary=binary)
         assert not (tmp_path / name).exists()
-
-
-@pytest.mark.parametrize("cls", [Word2Vec, Tokenizer])
-def test_constructor_defaults_are_the_params_defaults(cls):
-    """The signature users read and the defaults fit uses are declared in two places: keep them equal."""
-    stage = cls()
-    signature = inspect.signature(cls.setParams if cls is Word2Vec else cls.__init__)
-    for name, p in signature.parameters.items():
-        if name in ("self", "outputCol") or p.kind is not p.KEYWORD_ONLY:
-            continue
-        param = stage.getParam(name)
-        default = stage.getOrDefault(param) if stage.isDefined(param) else None
-        assert default == p.default, name
-    assert "numPartitions" in stage.explainParams() if cls is Word2Vec else "pattern" in stage.explainParams()
 
 
 def test_pipeline_with_our_tokenizer_saves_and_loads(spark, tmp_path):
@@ -208,15 +108,3 @@ def test_pipeline_with_our_tokenizer_saves_and_loads(spark, tmp_path):
     assert before == [r.vec for r in loaded.transform(docs).collect()]
     fitted = loaded.stages[-1]
     assert isinstance(fitted, Word2VecModel) and fitted.summary.epochs[0].examples > 0
-
-
-def test_every_model_setting_of_the_cli_is_a_param():
-    """The CLI's settings are run options, the Tokenizer's, or Word2Vec's Params: none is lost."""
-    from w2v_spark.config import FIELDS, RUN_OPTIONS, TOKENIZER_FIELDS
-    from w2v_spark.ml.params import PARAM_FIELDS
-
-    model_fields = set(FIELDS) - RUN_OPTIONS - TOKENIZER_FIELDS
-    assert model_fields == set(PARAM_FIELDS.values()) - RUN_OPTIONS
-    assert all(Word2Vec().hasParam(name) for name in PARAM_FIELDS)
-    tokenizer = {"pattern": "token_pattern", "toLowercase": "lowercase", "maxTokenLength": "max_token_length"}
-    assert set(tokenizer.values()) == TOKENIZER_FIELDS and all(Tokenizer().hasParam(n) for n in tokenizer)
