@@ -2,7 +2,7 @@
 
     pip install -e ".[bench]"
     bench/build_corpus.sh /tmp/w2v-bench/corpus.txt          # 4.6M words of real text
-    python bench/compare.py /tmp/w2v-bench/corpus.txt --json bench/results.json
+    python bench/compare.py /tmp/w2v-bench/corpus.txt --repeat 3 --json out.json
 
 A raw corpus is tokenized once with w2v-spark's own tokenizer (untimed), so all three systems
 train on identical whitespace-separated tokens. Each system runs in its own process:

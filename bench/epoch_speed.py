@@ -1,6 +1,6 @@
 """Per-epoch training speed, ours against gensim, on the same tokens and cores.
 
-    python bench/epoch_speed.py TOKENS --epochs 3 --repeat 2 --json bench/epoch-speed.json
+    python bench/epoch_speed.py TOKENS --epochs 3 --repeat 2 --json out.json
 
 TOKENS is one tokenized sentence per line (``bench/compare.py`` writes one; ``--copies N``
 concatenates N copies of it first, to reach a corpus of tens of millions of words). Each

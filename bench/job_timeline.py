@@ -11,7 +11,7 @@ submission to its first task's launch, its tasks and their summed run time (Spar
 "Executor Run Time", which includes the Python worker's time), and the call site. The totals
 at the end split the jobs' span into time inside jobs and time between them, and the jobs'
 wall time into the part their tasks filled (summed run time / task slots) and the rest. What
-this measured is in the README, "Performance".
+this measured is in docs/benchmarks.md#spark-overhead.
 """
 
 from __future__ import annotations

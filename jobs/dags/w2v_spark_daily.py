@@ -13,7 +13,7 @@ restarts: every attempt passes --resume, so a killed or failed attempt continues
 newest checkpoint (or publishes a run that finished), and --overwrite, so clearing a finished
 day trains it again and replaces only that day's directory, and a retry whose input or
 settings changed since the checkpoint starts that day over instead of failing
-(docs/guarantees.md).
+(docs/guarantees.md#resume).
 """
 
 from __future__ import annotations
