@@ -46,7 +46,7 @@ def max_diff(a: Path, b: Path) -> float:
 
 
 def assert_same_vectors(a: Path, b: Path) -> None:
-    """Two runs' vectors are the same bit for bit (README, "Reproducible"): the same words, the
+    """Two runs' vectors are the same bit for bit (docs/guarantees.md#reproducible): the same words, the
     same float32 bits in vectors/, and vectors.bin byte for byte where both runs wrote one."""
     from w2v_spark.io.formats import read_vectors
 
@@ -59,7 +59,7 @@ def assert_same_vectors(a: Path, b: Path) -> None:
 
 
 def check_outputs(out: Path, epochs: int, keep_tuples: bool, min_count: int = 5, vector_size: int = 100) -> None:
-    """A finished run's outputs, as README "Output layout" describes them."""
+    """A finished run's outputs, as docs/output-format.md#layout describes them."""
     assert (out / "_SUCCESS").exists()
     newest_other = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.name != "_SUCCESS")
     assert (out / "_SUCCESS").stat().st_mtime_ns >= newest_other, "_SUCCESS must be written last"

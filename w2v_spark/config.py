@@ -52,7 +52,7 @@ class TrainConfig:
         "batch_negative_sampling",
         "batch_negative_sampling (SGNS, the pairs of a window sharing their negatives: faster), negative_sampling "
         "(SGNS, k negatives per pair, as word2vec) or softmax (the full softmax, O(V) per pair, for small "
-        "vocabularies only); README, 'Objectives'.",
+        "vocabularies only); docs/design/kernels.md#objectives.",
     )
     negative: int = _param(5, "Negative samples drawn per true (center, context) pair (unused by softmax).")
     min_count: int = _param(5, "Ignore words with a total count below this.")
@@ -68,9 +68,9 @@ class TrainConfig:
     )
     scale_epochs: bool = _param(
         True,
-        "With P shard models averaged, train floor(epochs x min(P, 4)^(1/6)) passes instead of epochs (4 shards or "
-        "more: 6 for 5), as averaged copies move each row less per pass than one model (README, 'Shards and "
-        "quality'); off: exactly epochs passes.",
+        "With P shard models averaged, train floor(epochs x min(P, 4)^(1/6)) passes instead of epochs (3 shards or "
+        "more: 6 for 5), as averaged copies move each row less per pass than one model "
+        "(docs/design/averaging.md#passes); off: exactly epochs passes.",
     )
     seed: int = _param(1, "Seed for initialisation, subsampling, windows and negative draws.")
     syncs_per_epoch: int = _param(
@@ -87,7 +87,7 @@ class TrainConfig:
         None,
         "Meetings per epoch at which the shards average their hot_words rows; unset means 16 per 1.6 million "
         "tokens of the corpus (in steps of 16, at least 16), so that the same number of windows is trained "
-        "between meetings whatever the corpus's size (README, 'Shards and quality').",
+        "between meetings whatever the corpus's size (docs/design/averaging.md#meetings).",
     )
     hogwild: bool = _param(
         False,

@@ -48,7 +48,7 @@ def test_train_on_the_shipped_sample(sample_run):
 
 def test_local_meetings_happen_in_shared_memory_and_leave_nothing_there(sample_run):
     """On a local master the shards meet on a board under /dev/shm, not on disk, and the run
-    removes it (README, "Shards and quality")."""
+    removes it (docs/design/averaging.md#board)."""
     _, r = sample_run
     found = re.findall(r"the shards meet on a board in shared memory, (\S+) ", r.stderr)
     if not os.path.isdir("/dev/shm"):

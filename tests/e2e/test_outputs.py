@@ -1,6 +1,6 @@
 """What a run may do at --output: nothing w2v-spark did not write is replaced or deleted, an
 input is never an output, two runs never share one, and half-written files never count.
-Each case runs the command line, as users meet it (docs/guarantees.md)."""
+Each case runs the command line, as users meet it (docs/guarantees.md#files)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Files in places other local users share (/tmp, /dev/shm, caches) are this user's alone, and a
-run trusts, uses or deletes only what is: README, "Runs you can rely on"."""
+run trusts, uses or deletes only what is: docs/guarantees.md#shared."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Airflow DAG loads in Airflow's DagBag and renders the arguments the job expects.
 
 Airflow is heavy, so it lives in its own virtual environment: .ci/run creates one and runs
-this file there with --noconftest (see the README's "Airflow"). In the project's environment,
+this file there with --noconftest (see docs/deploy.md#airflow). In the project's environment,
 without Airflow, this test is skipped.
 """
 

@@ -41,7 +41,7 @@ def test_the_check_finds_a_long_function(tmp_path):
 
 
 def test_docs_carry_no_issue_numbers_or_commit_hashes():
-    docs = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    docs = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").rglob("*.md"))]
     pattern = re.compile(r"\bissues? #?\d+|\(#\d+\)|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b", re.IGNORECASE)
     hits = [
         f"{d.relative_to(REPO)}: {m.group(0)}" for d in docs for m in pattern.finditer(d.read_text(encoding="utf-8"))
@@ -91,3 +91,44 @@ def test_the_layer_check_finds_an_upward_import(tmp_path):
     (tmp_path / "w2v_spark" / "train").mkdir(parents=True)
     (tmp_path / "w2v_spark" / "train" / "x.py").write_text("from w2v_spark.job import run\n")
     assert _upward(tmp_path) == ["train imports job (line 1)"]
+
+
+README_LINES = 250  # a manual; references live in docs/
+
+
+def test_the_readme_is_a_manual_of_at_most_250_lines():
+    assert len((REPO / "README.md").read_text(encoding="utf-8").splitlines()) <= README_LINES
+
+
+_CITED = re.compile(r"((?:docs/[\w/.-]+|CONTRIBUTING)\.md)#([\w-]+)")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = page.read_text(encoding="utf-8")
+    return set(re.findall(r'<a id="([\w-]+)"', text))
+
+
+def _broken_citations(root: Path = REPO) -> list[str]:
+    """Doc anchors cited by the code, its messages and --help, and the tests that do not exist."""
+    files = [*(root / "w2v_spark").rglob("*.py"), *(root / "tests").rglob("*.py"), *(root / "conf").glob("*")]
+    broken = []
+    for path in sorted(p for p in files if p.resolve() != Path(__file__).resolve()):  # this file cites examples
+        for page, anchor in _CITED.findall(path.read_text(encoding="utf-8")):
+            target = root / page
+            if not target.exists() or anchor not in _anchors(target):
+                broken.append(f"{path.relative_to(root)}: {page}#{anchor}")
+    return broken
+
+
+def test_every_doc_anchor_the_code_cites_exists():
+    assert _broken_citations() == []
+
+
+def test_the_anchor_check_finds_a_missing_one(tmp_path):
+    (tmp_path / "w2v_spark").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text('<a id="here"></a>Text.\n')
+    (tmp_path / "w2v_spark" / "m.py").write_text("# see docs/a.md#here and docs/a.md#gone\n")
+    assert _broken_citations(tmp_path) == ["w2v_spark/m.py: docs/a.md#gone"]

@@ -4,7 +4,7 @@ Writes ``w2v_spark-<version>.zip`` (the pure-Python package, for ``--py-files``)
 ``train.py`` (the entry point, the same as ``jobs/train.py``). The native dependencies (numpy,
 pyarrow, numba, pandas) cannot travel in a zip: executors need them installed, from a packed
 virtual environment shipped with ``--archives`` (venv-pack) or from the Docker image; see the
-README's "Running on a cluster".
+docs/deploy.md#package.
 """
 
 from __future__ import annotations

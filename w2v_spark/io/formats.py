@@ -55,7 +55,7 @@ def write_vectors_part(path: str, words: pa.StringArray, vectors: np.ndarray) ->
 
 
 # Values formatted at once when writing word2vec files: bounds the driver's memory at a few tens
-# of MiB whatever the vocabulary or the dimensions (docs/scaling.md, "Memory").
+# of MiB whatever the vocabulary or the dimensions (docs/scaling.md#memory).
 CHUNK_VALUES = 100_000
 
 

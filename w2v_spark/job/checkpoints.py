@@ -8,7 +8,7 @@ block layout, each block file's size and CRC-32, the settings that decide the ve
 identifies the input and the vocabulary. A checkpoint without a readable ``state.json``, or
 whose blocks do not match it, is damaged: ``latest`` skips it and takes the one before, which
 ``--keep-checkpoints 2`` keeps for that reason. Nothing here renames a directory, so the same
-steps work on object stores, which cannot (docs/guarantees.md).
+steps work on object stores, which cannot (docs/guarantees.md#by-storage).
 """
 
 from __future__ import annotations

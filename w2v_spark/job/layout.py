@@ -12,7 +12,7 @@ log = logging.getLogger("w2v_spark")
 
 @dataclass(frozen=True)
 class Layout:
-    """Where a run's files go under its (staging) directory (README, "Output layout")."""
+    """Where a run's files go under its (staging) directory (docs/output-format.md#layout)."""
 
     vocab: str
     corpus: str  # the id-encoded shards (corpus.py)

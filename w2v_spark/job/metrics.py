@@ -1,4 +1,4 @@
-"""The run's record, written as metrics.json (README, "Output layout").
+"""The run's record, written as metrics.json (docs/output-format.md#metrics).
 
 Typed records, so each field is declared once with its meaning; ``to_dict`` gives the JSON
 object (field order is the file's key order). Checkpoints keep the epoch records too, so a

@@ -6,7 +6,7 @@ with ``_SUCCESS``: a JSON manifest of every output file and its size (as Spark's
 committers write theirs), written last. Then it publishes: on a local disk or HDFS by renaming
 the directory (the old run, if replaced, stays whole until then); on an object store, which
 cannot rename directories, by moving the manifest's files one by one and writing ``_SUCCESS``
-last, so that readers who wait for ``_SUCCESS`` never see a mix (docs/guarantees.md).
+last, so that readers who wait for ``_SUCCESS`` never see a mix (docs/guarantees.md#publish).
 
 Nothing here deletes what w2v-spark did not write: an existing ``DIR`` is replaced only when it
 holds a finished run of this tool and nothing else, a staging directory is reused only when it

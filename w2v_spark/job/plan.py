@@ -31,7 +31,7 @@ def exchange_strategy(cfg: TrainConfig) -> Exchange:
 
 def run_passes(cfg: TrainConfig) -> int:
     """Passes over the corpus this run trains: ``epochs``, or more for averaged shard models
-    (``rounds.passes``; README, "Shards and quality")."""
+    (``rounds.passes``; docs/design/averaging.md#passes)."""
     if not cfg.scale_epochs:
         return cfg.epochs
     return rounds.passes(cfg.epochs, exchange_strategy(cfg).planned_models(cfg.shards))
@@ -42,7 +42,7 @@ def check_converging(record: EpochRecord, cfg: TrainConfig, vocab_size: int) -> 
 
     A loss that is not finite or above ten times an untrained model's (``untrained_loss``)
     means SGD diverged and the vectors are noise: a learning rate too large for the corpus, or
-    too many shards each stepping at the multiple (docs/averaging-experiments.md, "Decisions").
+    too many shards each stepping at the multiple (docs/design/averaging.md#rate-multiple).
     """
     untrained = objectives.get(cfg.objective).untrained_loss(cfg.negative, vocab_size)
     if math.isfinite(record.loss) and record.loss <= 10 * untrained:
@@ -60,7 +60,7 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
 
     Meeting shards must run at once, so a round is a barrier stage of min(shards, task slots)
     tasks, each training its share of the shards side by side; the vectors do not depend on
-    that split (docs/averaging-experiments.md, "Decisions"). Only the reproducible exchange meets.
+    that split (docs/design/averaging.md#rounds). Only the reproducible exchange meets.
     """
     shards = cfg.shards
     if shards == 1 or not exchange.reproducible:
@@ -73,8 +73,8 @@ def hot_sync(spark: SparkSession, cfg: TrainConfig, exchange: Exchange, tokens: 
             "barrier stages cannot run with spark.dynamicAllocation.enabled (the vectors differ from a run without it)"
         )
     hint = (
-        "averaging costs accuracy against one model (README, 'Shards and quality'): --hogwild trains one model "
-        "per executor instead, not bit-reproducible"
+        "averaging costs accuracy against one model (docs/design/averaging.md#shards-and-quality): --hogwild "
+        "trains one model per executor instead, not bit-reproducible"
     )
     if why:
         log.info(

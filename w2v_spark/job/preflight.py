@@ -1,6 +1,6 @@
 """Checks before Spark starts: the arguments, what is at the output, and how the run starts
 (afresh, from a checkpoint, or publishing a finished run). They change nothing
-(docs/guarantees.md)."""
+(docs/guarantees.md#files)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ class Start:
 
 
 def check_output(cfg: TrainConfig, verify_data: bool = True) -> Start:
-    """The output may be written (docs/guarantees.md): apart from the inputs, holding nothing
+    """The output may be written (docs/guarantees.md#files): apart from the inputs, holding nothing
     w2v-spark did not write, empty or a finished run unless --overwrite; then how to start."""
     if not storage.is_uri(cfg.output) or cfg.output.startswith("file://"):
         _check_writable_beside(cfg.output.removeprefix("file://"))

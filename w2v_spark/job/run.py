@@ -195,7 +195,7 @@ def _finish(job: Job, corpus: Corpus, model_dir: str, epochs: list[EpochRecord])
 
 
 def _published_paths(paths: Layout, keep_tuples: bool, word2vec_files: bool) -> list[str]:
-    """The staging directory's outputs, as the manifest lists them (README, "Output layout")."""
+    """The staging directory's outputs, as the manifest lists them (docs/output-format.md#layout)."""
     published = [paths.vocab, paths.vectors, paths.metrics]
     published += [paths.text, paths.binary] if word2vec_files else []
     return published + ([paths.corpus, paths.tuples] if keep_tuples else [])
@@ -359,7 +359,7 @@ def _train_epochs(job: Job, corpus: Corpus, shape: ModelShape, model_dir: str, e
     if schedule.epochs != cfg.epochs:
         log.info(
             "training: %d passes over the corpus for --epochs %d, as %d averaged models move each row less per pass "
-            "than one model (README, 'Shards and quality'); --no-scale-epochs trains %d",
+            "than one model (docs/design/averaging.md#passes); --no-scale-epochs trains %d",
             schedule.epochs,
             cfg.epochs,
             cfg.shards,

@@ -76,7 +76,7 @@ LOSS_EVERY = 16
 
 # The window-batched kernel's sigmoid, as word2vec.c and gensim compute it: a table of 1000
 # values over [-MAX_EXP, MAX_EXP], and 0 or 1 beyond. One exp per pair had taken about a fifth
-# of the kernel's time (README, "Objectives").
+# of the kernel's time (docs/design/kernels.md#sigmoid-table).
 MAX_EXP = 6.0
 _SIGMOID_SIZE = 1000
 _SIGMOID_X = (np.arange(_SIGMOID_SIZE) / _SIGMOID_SIZE * 2 - 1) * MAX_EXP
@@ -310,7 +310,7 @@ def shuffle_pairs(centers: np.ndarray, targets: np.ndarray, negatives: np.ndarra
 
     Why: word2vec trains a center's window pairs one after another, so SGD takes several
     correlated steps on the same rows in a row. Decorrelated, the same pairs train markedly
-    better vectors (README, "How it works"; docs/averaging-experiments.md, section 7). Draws
+    better vectors (docs/design/kernels.md#shuffle; docs/design/experiment-log.md#shuffled-pairs). Draws
     come from the shard's own generator, so the order is as reproducible as the pairs.
     """
     perm = shuffled_order(n, state)
@@ -327,7 +327,7 @@ def shuffled_order(n: int, state: np.ndarray) -> np.ndarray:
     The same draws and swaps as swapping whole rows in place, so the same order, but the rows'
     columns are then moved one column at a time (``_permute``): a swap of a row spread over
     k + 2 or more column arrays touched as many cache lines, twice, and cost as much as making
-    the tuples (README, "How it works", step 4).
+    the tuples (docs/design/kernels.md#shuffle).
     """
     perm = np.arange(n).astype(np.int32)
     for i in range(n - 1, 0, -1):
@@ -574,7 +574,7 @@ def sgd_window_step(
     The loss is summed over every ``loss_every``-th row only and scaled up by pairs / pairs in
     those rows: an estimate (the rows come shuffled), and the updates are the same as with
     ``loss_every=1``. Its log1p per pair cost about a fifth of the kernel's time for a figure
-    that is only reported and checked for divergence (README, "Objectives").
+    that is only reported and checked for divergence (docs/design/kernels.md#sampled-loss).
     """
     n = targets.shape[0]
     width = contexts.shape[0]

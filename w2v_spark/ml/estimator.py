@@ -4,7 +4,7 @@ A drop-in for ``pyspark.ml.feature.Word2Vec``: the same parameter names and ``in
 ``array<string>`` tokens, ``fit`` returns a :class:`~w2v_spark.ml.model.Word2VecModel` with MLlib's
 methods. ``fit`` runs the CLI's core (``job.run.run``) on the caller's session, classic or
 Connect, with its working files in a temporary directory that is removed when it returns
-(README, "Python API").
+(docs/python-api.md#temp-dir).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The model holds its vectors in the driver, as MLlib's does: ``findSynonyms`` is a matrix-vector
 product there, and ``transform`` ships the vectors with its tasks inside a Python UDF (so no
-broadcast, which Connect lacks; README, "Python API").
+broadcast, which Connect lacks; docs/python-api.md#transform-size).
 """
 
 from __future__ import annotations

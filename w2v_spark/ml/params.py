@@ -4,7 +4,7 @@ Names, types and meanings follow MLlib's ``pyspark.ml.feature.Word2Vec`` where M
 parameter (``vectorSize``, ``minCount``, ``numPartitions``, ``stepSize``, ``maxIter``, ``seed``,
 ``windowSize``, ``maxSentenceLength``); the rest are this trainer's settings in camelCase. Each
 Param maps to one :class:`~w2v_spark.config.TrainConfig` field and takes its documentation and
-default from there, so the CLI and the Python API cannot drift apart (README, "Python API").
+default from there, so the CLI and the Python API cannot drift apart (docs/python-api.md#params).
 """
 
 from __future__ import annotations

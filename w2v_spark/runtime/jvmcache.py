@@ -4,7 +4,7 @@ Every run's JVM loads and verifies the same tens of thousands of Spark classes b
 job, and runs them cold. Java's class-data sharing (CDS) keeps those classes parsed and verified
 in an archive that later JVMs map from disk. Java 17 has no self-maintaining archive, so the
 first local run dumps one as its JVM exits (``-XX:ArchiveClassesAtExit``), and later runs map it
-(``-XX:SharedArchiveFile``). README, "Start-up".
+(``-XX:SharedArchiveFile``). docs/deploy.md#start-up.
 
 Why the care: a JVM that maps a truncated archive crashes (SIGBUS), so an archive is published
 (renamed into place, atomically) only after the JVM that wrote it exited cleanly and a second
@@ -134,7 +134,9 @@ class ClassArchive:
         if gateway is None or proc is None:
             return
         if succeeded:
-            log.info("saving the JVM's classes to %s, so later local runs start faster (README, 'Start-up')", self.path)
+            log.info(
+                "saving the JVM's classes to %s, so later local runs start faster (docs/deploy.md#start-up)", self.path
+            )
         gateway.shutdown()
         SparkContext._gateway = SparkContext._jvm = None
         if succeeded:

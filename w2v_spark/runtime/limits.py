@@ -5,8 +5,8 @@ slices), not what the host has.
 ``os.cpu_count()`` and ``/proc/meminfo`` describe the host. A process pinned to one CPU, or in
 a container with a CPU quota or a memory limit, gets less: sizing the shards and barrier
 stages by the host's CPUs made a stage wait for task slots that never came, and a memory check
-against the host's free memory passed until the kernel killed the run (README, "Runs you can
-rely on"). Both cgroup versions are read: v2's unified hierarchy and v1's per-controller ones.
+against the host's free memory passed until the kernel killed the run (docs/guarantees.md#limits).
+Both cgroup versions are read: v2's unified hierarchy and v1's per-controller ones.
 """
 
 from __future__ import annotations

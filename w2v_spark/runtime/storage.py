@@ -127,7 +127,7 @@ def atomic_output(path: str, durable: bool = False) -> Iterator[IO[bytes]]:
     A task that dies half-way (or a retried task racing its first attempt) never leaves a
     truncated file under the final name. ``durable`` also flushes a local file to disk before
     the rename, and the rename after, so that a crash of the machine cannot leave the name
-    pointing at missing data (checkpoints and published outputs; docs/guarantees.md).
+    pointing at missing data (checkpoints and published outputs; docs/guarantees.md#publish).
     """
     fs, p = filesystem(path)
     tmp = temp_name(p)

@@ -59,7 +59,7 @@ def preload(*modules: str, then: str = "", args: tuple[Any, ...] = ()) -> None:
     Spark reuses a worker's process for later stages' tasks. A stage whose tasks leave the
     worker's Python mostly idle (Arrow and the JVM do the work) can so load what a later stage's
     first task would import, or load its compiled kernels, while that stage's other tasks wait
-    (README, "How it works").
+    (docs/architecture.md#corpus).
     """
     missing = [m for m in modules if m not in _PRELOADING]
     if missing:

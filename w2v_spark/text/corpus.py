@@ -30,7 +30,7 @@ from w2v_spark.text.vocabulary import read_words
 __all__ = ["PARQUET_OPTIONS", "ShardStats", "encode", "part_name", "shard", "write_corpus"]
 
 # Parquet settings for the transient shard files (corpus and tuples): uncompressed, no dictionary,
-# the fastest to write and read back for narrow integer columns (README, "How it works").
+# the fastest to write and read back for narrow integer columns (docs/architecture.md#tuples).
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "none",
     "use_dictionary": False,
@@ -86,7 +86,7 @@ def shard(encoded: DataFrame, shards: int, seed: int = 1) -> DataFrame:
     (seq, seed). Why shuffled: trained in input order, the model keeps adapting to the document
     at hand and forgets the rest (its loss even rises as the learning rate decays); a random
     sentence order made the loss fall every epoch and raised WordSim-353 by about 0.05
-    (docs/averaging-experiments.md, section 2). The order is the same every epoch and rerun;
+    (docs/design/experiment-log.md#sentence-order). The order is the same every epoch and rerun;
     the pairs made from it are shuffled again, a buffer at a time, by the tuple generator.
     """
     seq = F.monotonically_increasing_id()

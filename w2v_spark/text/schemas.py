@@ -34,7 +34,7 @@ CORPUS_ARROW_SCHEMA = pa.schema([("seq", pa.int64()), ("ids", pa.list_(pa.int32(
 #                positions of any of its contexts; label 0 with every context
 # Flat, non-nullable int32 columns, uncompressed, no dictionary: a list<int32> column wrote and
 # read back several times slower (nested columns need repetition levels), and the files are
-# transient (README, "Tuple schema").
+# transient (docs/output-format.md#tuples).
 
 
 # The seed's literal training examples, from explode_triples(): words as strings.

@@ -5,7 +5,7 @@ A model is a directory of ``block-BBBBB.npy`` files; block b holds rows
 chosen so one matrix block is about 16 MiB. Blocks are what Spark tasks exchange: a training
 task reads every block of the round's model, and averaging task b reads row block b of every
 shard's delta file and writes block b of the next model. So the driver only names files and
-never holds E or Theta (docs/scaling.md, "Bytes per round"), and a checkpoint is the block
+never holds E or Theta (docs/scaling.md#bytes-per-round), and a checkpoint is the block
 directory of an epoch's last round.
 
 Everything here is plain numpy and pyarrow file I/O: it runs in tasks and never imports Spark.
@@ -109,7 +109,7 @@ def write_delta(path: str, emb: np.ndarray, theta: np.ndarray, model_dir: str, s
 
     The trained model's deltas without a second copy of it in memory. Returns the bytes read
     (the base model, once) and the rows the deltas changed (of 2 x V): what a sparse delta
-    file would hold instead of every row (docs/scaling.md, "Sparse deltas").
+    file would hold instead of every row (docs/scaling.md#sparse-deltas).
     """
     read = touched = 0
     with storage.atomic_output(path) as fh:

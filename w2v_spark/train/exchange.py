@@ -13,7 +13,7 @@ Two strategies are registered:
   ``HotSync`` the round is a barrier stage of min(shards, task slots) tasks, each training its
   share of the shards side by side, and the shards meet ``HotSync.per_epoch`` times per epoch,
   at fixed row counts, to average the rows of the most frequent words, which every copy moves
-  and which drift apart fastest (meetings.py; docs/averaging-experiments.md, "Decisions").
+  and which drift apart fastest (hot_rows.py; docs/design/averaging.md#meetings).
 - ``hogwild``: the tasks of one executor train one shared copy in place, memory-mapped from
   the executor's local directory, without locks (as word2vec's and gensim's threads share one
   model); one delta per executor. On one machine that is one model whatever the shards; the

@@ -1,7 +1,7 @@
 """Hot-row meetings: how often the shards of a round meet, which rows they average, and how.
 
 At a meeting every shard's copy gets, for the rows of the most frequent words, the mean over
-all shards' copies (docs/averaging-experiments.md, "Decisions"). The tasks of the round (one
+all shards' copies (docs/design/averaging.md#meetings). The tasks of the round (one
 Spark barrier stage) meet through small files, a reduce-scatter (``average_hot_rows``), in a
 directory of the round's own; a task deletes its files of a meeting once every task has
 written its part for the next one, so a round keeps at most two meetings' files however many
@@ -17,7 +17,7 @@ Where the tasks meet (``open_meetings``): in the round's directory, through file
 (``FileMeetings``), on any filesystem the tasks share; or, when every task runs on the driver's
 machine (a local master in a classic session) and its shared memory has room, on one
 memory-mapped board under ``/dev/shm`` (``SharedBoard``), where a meeting copies rows instead of
-opening files (README, "Shards and quality"; docs/averaging-experiments.md, section 19).
+opening files (docs/design/averaging.md#board; docs/design/experiment-log.md#board-and-six-passes).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def meetings_per_epoch(tokens: int) -> int:
 
     What the copies drift apart by between meetings grows with the windows trained between
     them, so a larger corpus meets more often per epoch: 16 sufficed for 1.4 million tokens and
-    not for 4.6 million, where 48 did (docs/averaging-experiments.md, section 17).
+    not for 4.6 million, where 48 did (docs/design/experiment-log.md#meetings-by-corpus-size).
     """
     return MEETING_STEP * max(1, int(tokens / TOKENS_PER_STEP + 0.5))
 
@@ -229,7 +229,7 @@ def average_hot_rows(
     whatever the shard count, and no task waits on another's whole sum. One task computes each
     slice, so every copy gets the same bits whichever task trains which shard, and the run stays
     reproducible. The files hold raw rows, not .npy records: parsing a header per read cost
-    more than the read (docs/averaging-experiments.md, section 17).
+    more than the read (docs/design/experiment-log.md#meetings-by-corpus-size).
     """
     width = next(iter(copies.values()))[0].shape[1]
     for shard, (emb, theta) in copies.items():

@@ -1,5 +1,5 @@
 """Training objectives, one registered entry each: the layout of its tuples, how they are
-generated and shuffled, and the kernel that trains on them (README, "Objectives").
+generated and shuffled, and the kernel that trains on them (docs/design/kernels.md#objectives).
 
 ``--objective NAME`` picks one; tuples.py and rounds.py call the entry and never branch on
 the name. A new objective is a subclass and a :func:`register` call. The kernels themselves
@@ -44,7 +44,7 @@ class Objective(ABC):
     name: ClassVar[str]
     doc: ClassVar[str]
     uses_negatives: ClassVar[bool] = True
-    max_vocab: ClassVar[int | None] = None  # refused above this vocabulary (README, "Objectives")
+    max_vocab: ClassVar[int | None] = None  # refused above this vocabulary (docs/design/kernels.md#softmax)
     unit: ClassVar[str] = "pairs"  # what a tuples row is, for progress lines
 
     @abstractmethod

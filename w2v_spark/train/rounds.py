@@ -6,7 +6,7 @@ or with hogwild its executor's shared copy), runs the compiled SGD kernel over i
 the round's tuples (streamed from Parquet a row group at a time), and writes its deltas to a
 file; then a second job of one task per row block averages the deltas into the next round's
 model blocks. Parameters move through files in the run's working directory, never through
-the driver: it only names them (docs/scaling.md, "Bytes per round").
+the driver: it only names them (docs/scaling.md#bytes-per-round).
 
 Why every shard trains at a multiple of the learning rate and the deltas are plainly averaged
 over all P shards: averaged at the plain rate, P shards move every row 1/P as far per epoch as
@@ -18,7 +18,7 @@ stops at the optimum and the average stays there instead of overshooting, as sum
 But a shard at P times the rate also drifts further within a round, so the multiple is
 P^(5/6), which measured best among the rules tried, and it stops growing at 16 models, where
 a copy's steps become large enough to diverge (``shard_lr_scale``;
-docs/averaging-experiments.md has the runs).
+docs/design/experiment-log.md has the runs).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def init_model(spark: SparkSession, model_dir: str, shape: ModelShape, seed: int
 
 
 # Beyond this many models the multiple stops growing: a copy stepping at more than 16^(5/6)
-# (about 10) times the rate diverged on the benchmark corpus (docs/averaging-experiments.md,
-# section 14), and a diverged run's vectors are noise.
+# (about 10) times the rate diverged on the benchmark corpus, and a diverged run's vectors are
+# noise (docs/design/experiment-log.md#rate-not-drift).
 MAX_MULTIPLE_MODELS = 16
 
 
@@ -71,7 +71,7 @@ def shard_lr_scale(models: int) -> float:
 # Beyond this many models the passes stop growing: at 16 models, with the meetings in
 # proportion to the corpus, 6 passes for 5 epochs kept one model's quality on both corpora
 # measured, where the formula's 7 scored higher on one of them but cost a seventh more
-# training, past the time allowed (docs/averaging-experiments.md, section 19).
+# training, past the time allowed (docs/design/experiment-log.md#board-and-six-passes).
 MAX_PASSES_MODELS = 4
 
 
@@ -80,7 +80,7 @@ def passes(epochs: int, models: int) -> int:
     in ``epochs`` epochs: floor(epochs x min(P, 4)^(1/6)), never fewer than ``epochs``.
 
     Why: P copies at P^(5/6) times the rate, averaged, move every row P^(-1/6) as far per pair
-    as one model (docs/averaging-experiments.md, sections 14 and 15); the larger multiple that
+    as one model (docs/design/experiment-log.md#rate-not-drift, #more-passes); the larger multiple that
     would make up for it diverges, more passes do not. Rounded down, so the averaged rows never
     travel further in all than one model's; beyond 4 models the passes stop growing, so the
     time does too (``MAX_PASSES_MODELS``).

@@ -3,7 +3,7 @@
 Every epoch, one Spark task per shard (corpus.py wrote them) streams its sentences through the
 objective's compiled generator (objectives.py) and writes ``tuples/epoch=E/part-NNNNN.parquet``
 with pyarrow. Writing from the task rather than through Spark's row-based Parquet writer is
-faster for this narrow integer data (README, "How it works").
+faster for this narrow integer data (docs/architecture.md#tuples).
 
 Determinism: a shard's random draws come only from (seed, epoch, shard). A retried or
 re-executed task therefore rewrites byte-for-byte the same file, via a temporary name and a
