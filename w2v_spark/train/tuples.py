@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import w2v_spark
 from w2v_spark import kernels
 from w2v_spark.runtime import memory, progress, storage, tasks
 from w2v_spark.text.corpus import PARQUET_OPTIONS, ShardStats, part_name
@@ -167,7 +168,7 @@ def generate_shard(
         gen.kernel_seconds,
         pid,
         peak,
-        os.path.dirname(os.path.dirname(os.path.abspath(kernels.__file__))),
+        os.path.dirname(os.path.dirname(os.path.abspath(w2v_spark.__file__))),  # the zip or site-packages
         tasks.executor_id(),
         memory.jvm_sample(),
     )
