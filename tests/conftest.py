@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.helpers import SAMPLE, SMALL, w2v
+from tests.helpers import SAMPLE, SMALL, Unprivileged, w2v
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Python workers (SQL ones included) run this interpreter, whether or not the venv is activated.
@@ -70,3 +72,18 @@ def other_seed(small_corpus, tmp_path_factory) -> Path:
     r = w2v("train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL, "--seed", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     return out
+
+
+@pytest.fixture
+def unprivileged() -> Iterator[Unprivileged]:
+    home = Path(tempfile.mkdtemp(prefix="w2v-spark-unprivileged-"))  # not under pytest's root-only directory
+    try:
+        prefix: list[str] = []
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                pytest.skip("needs setpriv to run a command as an unprivileged user")
+            os.chown(home, 65534, 65534)
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        yield Unprivileged(home, prefix)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

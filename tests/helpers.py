@@ -10,16 +10,21 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
 from w2v_spark.config import TrainConfig
 from w2v_spark.job.run import read_corpus, run
+from w2v_spark.ml.model import Word2VecModel
+from w2v_spark.train import blocks
+from w2v_spark.train.objectives import get as get_objective
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample" / "linuxdoc-sample.txt.gz"
@@ -201,3 +206,75 @@ def lease_held_elsewhere(output: str, env: dict[str, str], setup: str = "") -> I
     finally:
         holder.kill()
         holder.wait()
+
+
+def can_mount_tmpfs() -> bool:
+    if not hasattr(os, "getuid") or os.getuid() != 0 or not Path("/dev/shm").is_dir():
+        return False
+    mount = ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"]
+    return subprocess.run(mount, capture_output=True, check=False).returncode == 0
+
+
+small_shm = pytest.mark.skipif(not can_mount_tmpfs(), reason="needs root and unshare to mount a small /dev/shm")
+
+
+def in_small_shm(size: str, command: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """``command`` (sh, with ``args`` as $0...) with a /dev/shm of ``size`` of its own (a mount
+    namespace: the machine's /dev/shm is not touched)."""
+    script = f"mount -t tmpfs -o size={size} tmpfs /dev/shm && {command}"
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_model(model_dir, shape, emb, theta):
+    for b in range(shape.blocks):
+        start, stop = shape.bounds(b)
+        blocks.write_block(str(model_dir), b, emb[start:stop], theta[start:stop])
+
+
+def tuples_file(path, centers, targets, negatives):
+    table = pa.table(
+        {"center": pa.array(centers, pa.int32()), "target": pa.array(targets, pa.int32()),
+         "negative_1": pa.array(negatives, pa.int32())},
+        schema=get_objective("negative_sampling").arrow_schema(0, 1),
+    )  # fmt: skip
+    pq.write_table(table, path, row_group_size=3)
+    return str(path)
+
+
+@dataclass
+class Unprivileged:
+    """Commands run as a user who cannot read files made unreadable here: root ignores
+    permission bits, so as root they run as nobody (setpriv), with a directory of their own."""
+
+    home: Path
+    prefix: list[str]
+
+    def unreadable(self, path: Path) -> Path:
+        path.chmod(0o600 if self.prefix else 0)  # as root the file stays root's, unreadable by nobody
+        return path
+
+    def unwritable(self, directory: Path) -> Path:
+        directory.mkdir(mode=0o755 if self.prefix else 0o555)  # as root it is root's: nobody cannot write in it
+        return directory
+
+    def run(self, *cmd: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        env = {**ENV, "HOME": str(self.home), "W2V_SPARK_JVM_CACHE": "off"}
+        return subprocess.run([*self.prefix, *cmd], capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=self.home, check=False)  # fmt: skip
+
+    def w2v(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        return self.run(shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed"), *args, timeout=timeout)
+
+
+def toy_model() -> Word2VecModel:
+    """Four words in three dimensions: b is a's nearest, d its opposite."""
+    vectors = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [-1, 0, 0]], dtype=np.float32)
+    model = Word2VecModel(["a", "b", "c", "d"], vectors)
+    return model.setInputCol("words").setOutputCol("vec")

@@ -4,19 +4,14 @@ written, and tasks that keep failing: each through the command line, as users me
 from __future__ import annotations
 
 import gzip
-import os
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import ENV, SAMPLE, w2v
+from tests.helpers import SAMPLE, w2v
 
 # One successful run first, so these runs start as users' do: with the JVM class archive it
 # publishes (w2v_spark/jvmcache.py). A failed run never publishes one, and without it each starts
@@ -158,46 +153,6 @@ def test_a_model_too_big_for_memory_is_refused_before_training(tmp_path):
     _one_line_error(r, 1, "per copy, one copy for each of 2 shards training at once) but only")
     assert "lower --max-vocab-size or --vector-size" in r.stderr
     assert not out.exists() and not Path(str(out) + ".inprogress").exists()
-
-
-@dataclass
-class Unprivileged:
-    """Commands run as a user who cannot read files made unreadable here: root ignores
-    permission bits, so as root they run as nobody (setpriv), with a directory of their own."""
-
-    home: Path
-    prefix: list[str]
-
-    def unreadable(self, path: Path) -> Path:
-        path.chmod(0o600 if self.prefix else 0)  # as root the file stays root's, unreadable by nobody
-        return path
-
-    def unwritable(self, directory: Path) -> Path:
-        directory.mkdir(mode=0o755 if self.prefix else 0o555)  # as root it is root's: nobody cannot write in it
-        return directory
-
-    def run(self, *cmd: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-        env = {**ENV, "HOME": str(self.home), "W2V_SPARK_JVM_CACHE": "off"}
-        return subprocess.run([*self.prefix, *cmd], capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=self.home, check=False)  # fmt: skip
-
-    def w2v(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-        return self.run(shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed"), *args, timeout=timeout)
-
-
-@pytest.fixture
-def unprivileged() -> Iterator[Unprivileged]:
-    home = Path(tempfile.mkdtemp(prefix="w2v-spark-unprivileged-"))  # not under pytest's root-only directory
-    try:
-        prefix: list[str] = []
-        if os.geteuid() == 0:
-            if not shutil.which("setpriv"):
-                pytest.skip("needs setpriv to run a command as an unprivileged user")
-            os.chown(home, 65534, 65534)
-            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        yield Unprivileged(home, prefix)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_an_unreadable_input_is_refused_before_spark_starts_naming_it(unprivileged):

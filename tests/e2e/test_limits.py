@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENV, SMALL, max_diff, w2v
+from tests.helpers import ENV, SMALL, in_small_shm, max_diff, small_shm, w2v
 from w2v_spark.runtime import limits
 
 TWO_CPUS = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
@@ -139,30 +139,6 @@ def test_a_model_beyond_the_containers_memory_limit_is_refused_in_one_line(small
     assert not out.exists() and not (tmp_path / "run.inprogress").exists()
 
 
-def _can_mount_tmpfs() -> bool:
-    if not hasattr(os, "getuid") or os.getuid() != 0 or not Path("/dev/shm").is_dir():
-        return False
-    mount = ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"]
-    return subprocess.run(mount, capture_output=True, check=False).returncode == 0
-
-
-small_shm = pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs root and unshare to mount a small /dev/shm")
-
-
-def _in_small_shm(size: str, command: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """``command`` (sh, with ``args`` as $0...) with a /dev/shm of ``size`` of its own (a mount
-    namespace: the machine's /dev/shm is not touched)."""
-    script = f"mount -t tmpfs -o size={size} tmpfs /dev/shm && {command}"
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-        check=False,
-    )
-
-
 WAIT_FOR_BOARD = "until ls -d /dev/shm/w2v-spark-*/ >/dev/null 2>&1; do sleep 0.05; done"
 
 
@@ -186,7 +162,7 @@ def test_a_run_whose_shared_memory_fills_up_meets_through_files_with_the_same_ve
     out = tmp_path / "run"
     exe = str(Path(sys.executable).parent / "w2v-spark")
     args = ["train", "--input", str(small_corpus), "--output", str(out), "--master", "local[2]", *SMALL]
-    r = _in_small_shm("6m", f'({FILL[when]}) & exec "$0" "$@"', exe, *args)
+    r = in_small_shm("6m", f'({FILL[when]}) & exec "$0" "$@"', exe, *args)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "meet on a board in shared memory" in r.stderr and "meets through files instead" in r.stderr
     assert ("BoardFullError" in r.stderr) == (when == "as the tasks start")

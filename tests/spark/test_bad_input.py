@@ -3,58 +3,7 @@ written, and tasks that keep failing: each through the command line, as users me
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
-import pytest
-
-from tests.helpers import ENV
-
-
-@dataclass
-class Unprivileged:
-    """Commands run as a user who cannot read files made unreadable here: root ignores
-    permission bits, so as root they run as nobody (setpriv), with a directory of their own."""
-
-    home: Path
-    prefix: list[str]
-
-    def unreadable(self, path: Path) -> Path:
-        path.chmod(0o600 if self.prefix else 0)  # as root the file stays root's, unreadable by nobody
-        return path
-
-    def unwritable(self, directory: Path) -> Path:
-        directory.mkdir(mode=0o755 if self.prefix else 0o555)  # as root it is root's: nobody cannot write in it
-        return directory
-
-    def run(self, *cmd: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-        env = {**ENV, "HOME": str(self.home), "W2V_SPARK_JVM_CACHE": "off"}
-        return subprocess.run([*self.prefix, *cmd], capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=self.home, check=False)  # fmt: skip
-
-    def w2v(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-        return self.run(shutil.which("w2v-spark") or pytest.fail("w2v-spark is not installed"), *args, timeout=timeout)
-
-
-@pytest.fixture
-def unprivileged() -> Iterator[Unprivileged]:
-    home = Path(tempfile.mkdtemp(prefix="w2v-spark-unprivileged-"))  # not under pytest's root-only directory
-    try:
-        prefix: list[str] = []
-        if os.geteuid() == 0:
-            if not shutil.which("setpriv"):
-                pytest.skip("needs setpriv to run a command as an unprivileged user")
-            os.chown(home, 65534, 65534)
-            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        yield Unprivileged(home, prefix)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_sparks_permission_error_names_the_input_it_could_not_read(unprivileged):

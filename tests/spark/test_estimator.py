@@ -7,6 +7,7 @@ import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.linalg import Vectors
 
+from tests.helpers import toy_model
 from w2v_spark import Tokenizer, Word2Vec, Word2VecModel
 from w2v_spark.errors import ConfigError, DataError
 
@@ -35,14 +36,8 @@ def test_bad_params_and_data_name_the_param_and_leave_nothing(spark, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _toy_model() -> Word2VecModel:
-    vectors = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [-1, 0, 0]], dtype=np.float32)
-    model = Word2VecModel(["a", "b", "c", "d"], vectors)
-    return model.setInputCol("words").setOutputCol("vec")
-
-
 def test_find_synonyms_ranks_by_cosine_and_excludes_the_word(spark):
-    model = _toy_model()
+    model = toy_model()
     got = model.findSynonymsArray("a", 2)
     assert [w for w, _ in got] == ["b", "c"] and got[0][1] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
     assert [w for w, _ in model.findSynonymsArray(Vectors.dense([0.0, 2.0, 0.0]), 1)] == ["c"]  # a vector keeps all
@@ -56,13 +51,13 @@ def test_find_synonyms_ranks_by_cosine_and_excludes_the_word(spark):
 
 def test_transform_averages_over_all_tokens_as_mllib_does(spark):
     docs = spark.createDataFrame([(1, ["a", "c", "zebra"]), (2, []), (3, None)], "id int, words array<string>")
-    rows = {r.id: r.vec.toArray() for r in _toy_model().transform(docs).collect()}
+    rows = {r.id: r.vec.toArray() for r in toy_model().transform(docs).collect()}
     np.testing.assert_allclose(rows[1], [1 / 3, 1 / 3, 0], rtol=1e-6)  # the unknown word counts in the length
     assert rows[2].tolist() == [0, 0, 0] and rows[3].tolist() == [0, 0, 0]
 
 
 def test_save_and_load_keep_vectors_params_and_summary(spark, tmp_path):
-    model = _toy_model()
+    model = toy_model()
     model._set(vectorSize=3, maxIter=7)
     path = str(tmp_path / "m")
     model.save(path)

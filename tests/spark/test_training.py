@@ -5,30 +5,13 @@ import shutil
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers import tuples_file, write_model
 from w2v_spark.runtime import storage, tasks
 from w2v_spark.text.corpus import part_name
 from w2v_spark.train import blocks, exchange, hot_rows, rounds
 from w2v_spark.train.blocks import ModelShape
-from w2v_spark.train.objectives import get as get_objective
-
-
-def _write_model(model_dir, shape, emb, theta):
-    for b in range(shape.blocks):
-        start, stop = shape.bounds(b)
-        blocks.write_block(str(model_dir), b, emb[start:stop], theta[start:stop])
-
-
-def _tuples_file(path, centers, targets, negatives):
-    table = pa.table(
-        {"center": pa.array(centers, pa.int32()), "target": pa.array(targets, pa.int32()),
-         "negative_1": pa.array(negatives, pa.int32())},
-        schema=get_objective("negative_sampling").arrow_schema(0, 1),
-    )  # fmt: skip
-    pq.write_table(table, path, row_group_size=3)
-    return str(path)
 
 
 def _epoch(spark, tmp_path, shape, tuples_dir, name, exchange_name="average", syncs=2, hot=None, **placement):
@@ -49,7 +32,7 @@ def _two_random_shards(tmp_path, seed, rows):
     tuples_dir.mkdir()
     for p in (0, 1):
         ids = [rng.integers(0, 20, rows) for _ in range(3)]
-        _tuples_file(tuples_dir / part_name(p), *ids)
+        tuples_file(tuples_dir / part_name(p), *ids)
     return tuples_dir
 
 
@@ -75,7 +58,7 @@ def test_vectors_are_exported_block_by_block_in_id_order(spark, tmp_path):
 
     shape = ModelShape(11, 3, block_rows=4)
     emb = np.arange(33, dtype=np.float32).reshape(11, 3) / 7
-    _write_model(tmp_path / "model", shape, emb, np.zeros_like(emb))
+    write_model(tmp_path / "model", shape, emb, np.zeros_like(emb))
     vocab = Vocabulary(pa.array([f"w{i}" for i in range(11)]), np.arange(11, 0, -1))
     paths = layout(str(tmp_path / "out"))
     storage.write_table(vocab.to_arrow(), paths.vocab)

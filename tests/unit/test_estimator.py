@@ -7,18 +7,13 @@ import inspect
 import numpy as np
 import pytest
 
-from w2v_spark import Tokenizer, Word2Vec, Word2VecModel
+from tests.helpers import toy_model
+from w2v_spark import Tokenizer, Word2Vec
 from w2v_spark.io.formats import read_vectors
 
 
-def _toy_model() -> Word2VecModel:
-    vectors = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [-1, 0, 0]], dtype=np.float32)
-    model = Word2VecModel(["a", "b", "c", "d"], vectors)
-    return model.setInputCol("words").setOutputCol("vec")
-
-
 def test_word2vec_formats_read_back(tmp_path):
-    model = _toy_model()
+    model = toy_model()
     for name, binary in (("v.txt", False), ("v.bin", True)):
         model.saveWord2VecFormat(str(tmp_path / name), binary=binary)
         words, vectors = read_vectors(str(tmp_path / name))

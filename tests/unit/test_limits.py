@@ -7,14 +7,10 @@ CPU, memory and shared-memory limits for real, in subprocesses, where the machin
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import ENV
+from tests.helpers import in_small_shm, small_shm
 from w2v_spark.runtime import limits
 
 
@@ -81,30 +77,6 @@ def test_cgroup_v1_memory_and_cpu_limits_are_read_from_their_controllers(tmp_pat
     assert limits.cpu_quota(groups) == 0.5
 
 
-def _can_mount_tmpfs() -> bool:
-    if not hasattr(os, "getuid") or os.getuid() != 0 or not Path("/dev/shm").is_dir():
-        return False
-    mount = ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"]
-    return subprocess.run(mount, capture_output=True, check=False).returncode == 0
-
-
-small_shm = pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs root and unshare to mount a small /dev/shm")
-
-
-def _in_small_shm(size: str, command: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """``command`` (sh, with ``args`` as $0...) with a /dev/shm of ``size`` of its own (a mount
-    namespace: the machine's /dev/shm is not touched)."""
-    script = f"mount -t tmpfs -o size={size} tmpfs /dev/shm && {command}"
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=timeout,
-        check=False,
-    )
-
-
 BOARD = """
 from w2v_spark.train import hot_rows
 hot = hot_rows.HotSync(rows=1024, per_epoch=16)
@@ -121,6 +93,6 @@ board.board[:] = 1.0  # every page of the board
 def test_a_board_that_does_not_fit_in_shared_memory_is_refused_as_it_is_made_not_killed_by_sigbus():
     """The board was a sparse file: a full tmpfs showed only when a task first wrote a page
     there, as SIGBUS, which kills the Python worker with no word of why."""
-    r = _in_small_shm("1m", 'exec "$0" -c "$1"', sys.executable, BOARD)
+    r = in_small_shm("1m", 'exec "$0" -c "$1"', sys.executable, BOARD)
     assert r.returncode == 3, (r.returncode, r.stderr[-2000:])
     assert r.stdout.startswith("no room in /dev/shm for the hot-row meetings' board (11.4 MiB")

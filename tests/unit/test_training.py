@@ -4,22 +4,14 @@ import os
 import shutil
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers import tuples_file, write_model
 from w2v_spark.errors import ConfigError
 from w2v_spark.job import checkpoints
 from w2v_spark.runtime import storage
 from w2v_spark.train import blocks, exchange, hot_rows, rounds
 from w2v_spark.train.blocks import ModelShape
-from w2v_spark.train.objectives import get as get_objective
-
-
-def _write_model(model_dir, shape, emb, theta):
-    for b in range(shape.blocks):
-        start, stop = shape.bounds(b)
-        blocks.write_block(str(model_dir), b, emb[start:stop], theta[start:stop])
 
 
 def _init(shape, seed):
@@ -47,7 +39,7 @@ def test_learning_rate_decays_linearly_over_the_run():
 def test_average_is_the_plain_mean_over_all_shards_block_by_block(tmp_path):
     shape = ModelShape(3, 2, block_rows=2)  # two blocks: rows 0-1 and row 2
     start = np.ones((3, 2), np.float32)
-    _write_model(tmp_path / "model", shape, start, start)
+    write_model(tmp_path / "model", shape, start, start)
     # shard 0 moved row 0 by +2 and row 1 by +4; shard 1 moved row 0 by -2; a third shard made no file
     files = []
     for name, d_emb, d_theta in [("a", [[2, 2], [4, 0], [0, 0]], np.zeros((3, 2))),
@@ -69,7 +61,7 @@ def test_deltas_are_written_block_by_block_and_read_back_by_row_range(tmp_path):
     shape = ModelShape(10, 3, block_rows=4)
     rng = np.random.default_rng(1)
     base_e, base_t = rng.random((10, 3), np.float32), rng.random((10, 3), np.float32)
-    _write_model(tmp_path / "m", shape, base_e, base_t)
+    write_model(tmp_path / "m", shape, base_e, base_t)
     trained_e, trained_t = base_e + 1, base_t - 2
     trained_t[5] = base_t[5]  # a row the shard did not touch
     read, touched = blocks.write_delta(str(tmp_path / "d.npy"), trained_e, trained_t, str(tmp_path / "m"), shape)
@@ -79,19 +71,9 @@ def test_deltas_are_written_block_by_block_and_read_back_by_row_range(tmp_path):
     assert not storage.read_rows(str(tmp_path / "d.npy"), 1, 5, 6).any()
 
 
-def _tuples_file(path, centers, targets, negatives):
-    table = pa.table(
-        {"center": pa.array(centers, pa.int32()), "target": pa.array(targets, pa.int32()),
-         "negative_1": pa.array(negatives, pa.int32())},
-        schema=get_objective("negative_sampling").arrow_schema(0, 1),
-    )  # fmt: skip
-    pq.write_table(table, path, row_group_size=3)
-    return str(path)
-
-
 def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
     """Epoch 2 of 2 starts at half the run: its first row's rate is the midpoint of the schedule."""
-    path = _tuples_file(tmp_path / "part-00000.parquet", [0, 0], [1, 1], [2, 2])
+    path = tuples_file(tmp_path / "part-00000.parquet", [0, 0], [1, 1], [2, 2])
     emb = np.ones((3, 1), np.float32)
     out = np.zeros((3, 1), np.float32)
     schedule = rounds.Schedule(alpha=1.0, min_alpha=0.0, epochs=2)
@@ -110,7 +92,7 @@ def test_train_shard_uses_global_progress_for_the_learning_rate(tmp_path):
 def test_rounds_split_a_shard_into_consecutive_row_ranges(tmp_path):
     rng = np.random.default_rng(0)
     n = 10
-    path = _tuples_file(tmp_path / "t.parquet", rng.integers(0, 4, n), rng.integers(4, 8, n), rng.integers(8, 12, n))
+    path = tuples_file(tmp_path / "t.parquet", rng.integers(0, 4, n), rng.integers(4, 8, n), rng.integers(8, 12, n))
     emb = ((rng.random((12, 3)) - 0.5) / 3).astype(np.float32)
     out = np.zeros((12, 3), np.float32)
     schedule = rounds.Schedule(0.1, 0.01, 1)
@@ -177,7 +159,7 @@ def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
     import multiprocessing
 
     model = str(tmp_path / "model")
-    _write_model(model, SHAPE, np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32))
+    write_model(model, SHAPE, np.ones((4, 3), np.float32), np.zeros((4, 3), np.float32))
     local = str(tmp_path / "executor")
     (tmp_path / "executor").mkdir()
     ctx = multiprocessing.get_context("spawn")
@@ -191,7 +173,7 @@ def test_tasks_of_one_executor_train_one_shared_copy(tmp_path):
     assert emb[:, 0].tolist() == [3.0, 1.0, 3.0, 1.0] and theta[:, 0].tolist() == [-2.0, 0.0, -2.0, 0.0]
     assert counter.tolist() == [20] and read == 0  # both processes' rows on the one clock; nothing re-read
     # the next round starts from its own model; the previous round's copy is removed
-    _write_model(model, SHAPE, np.full((4, 3), 5, np.float32), np.zeros((4, 3), np.float32))
+    write_model(model, SHAPE, np.full((4, 3), 5, np.float32), np.zeros((4, 3), np.float32))
     emb, _, counter, read = exchange.open_shared_copy(local, "1-1", model, SHAPE)
     assert np.all(emb == 5.0) and counter.tolist() == [0] and read == SHAPE.nbytes
     left = sorted(p.name for p in (tmp_path / "executor").glob("*.npy"))
